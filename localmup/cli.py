@@ -1,0 +1,133 @@
+"""The `localmup` command line: check, compile, train and graph a spec.
+
+    localmup check SPEC [--json]            stability, regime and muP verdicts (exit 1 if unstable)
+    localmup compile SPEC -o FILE.py        a readable standalone PyTorch trainer
+    localmup train SPEC [--out DIR]         train on the spec's data; metrics and summary in DIR
+    localmup graph SPEC --format dot|json   the graph IR
+
+Exit statuses: 0 success, 1 failed verdict or measurement, 2 invalid spec or usage,
+3 run failed at run time (non-finite loss, missing data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import commands
+from .compiler.errors import SpecError
+from .runtime.data import DataError
+from .runtime.errors import ConfigurationError, RunError
+from .runtime.trainer import RunOptions
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="localmup",
+        description="Spec compiler and simulator for width-scaled local learning (bp, pc, tp) and muP.",
+        epilog="Exit statuses: 0 success, 1 failed verdict, 2 invalid spec or usage, 3 run failed.",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="log progress details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_spec(command):
+        command.add_argument("spec", metavar="SPEC", help="spec file (.lmu)")
+        command.add_argument("--width", type=_positive_int, default=None, help="width n, overriding the spec's")
+
+    check = sub.add_parser("check", help="check the parameterization: stability, regime, muP")
+    add_spec(check)
+    check.add_argument("--json", action="store_true", help="print one JSON document")
+
+    compile_ = sub.add_parser("compile", help="generate a standalone PyTorch trainer")
+    add_spec(compile_)
+    compile_.add_argument("-o", "--output", metavar="FILE.py", default=None, help="output file (default: stdout)")
+
+    train = sub.add_parser("train", help="train on the spec's data")
+    add_spec(train)
+    train.add_argument("--out", type=Path, default=None, help="results directory (default runs/SPEC-nWIDTH)")
+    train.add_argument("--steps", type=_positive_int, default=None, help="training steps (default from the spec)")
+    train.add_argument("--epochs", type=_positive_int, default=None, help="passes over the training set, instead of --steps")
+    train.add_argument("--batch", type=_positive_int, default=None, help="batch size")
+    train.add_argument("--seed", type=int, default=None, help="seed of init, data split and batch order")
+    train.add_argument("--lr", type=_positive_float, default=None, help="global learning rate eta at the base width")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="device (default from the spec)")
+    train.add_argument("--dtype", choices=("float32", "float64"), default=None, help="floating-point type")
+    train.add_argument("--eval-every", type=_positive_int, default=None, help="steps between test evaluations")
+
+    graph = sub.add_parser("graph", help="print the graph IR")
+    add_spec(graph)
+    graph.add_argument("--format", choices=("dot", "json"), default="dot", help="output format")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "check":
+        return commands.check_command(args.spec, args.width, args.json)
+    if args.command == "compile":
+        return commands.compile_command(args.spec, args.width, args.output)
+    if args.command == "graph":
+        return commands.graph_command(args.spec, args.width, args.format)
+    if args.command == "train":
+        options = RunOptions(
+            width=args.width,
+            steps=args.steps,
+            epochs=args.epochs,
+            batch=args.batch,
+            seed=args.seed,
+            lr=args.lr,
+            device=args.device,
+            dtype=args.dtype,
+            eval_every=args.eval_every,
+            out=args.out,
+            progress=sys.stderr.isatty(),
+        )
+        return commands.train_command(args.spec, options)
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        return run(args)
+    except SpecError as error:
+        print(error.format(), file=sys.stderr)
+        return commands.INVALID
+    except ConfigurationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return commands.INVALID
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return commands.RUN_FAILED
+    except RunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return commands.RUN_FAILED
+    except BrokenPipeError:
+        return commands.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

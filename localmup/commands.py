@@ -1,0 +1,194 @@
+"""One function per command of the command line, above both the compiler and the runtime.
+
+Each function takes parsed options, writes its results, and returns the exit status:
+0 success, 1 the verdict or measurement fails, 2 invalid spec or usage, 3 a run failed at
+run time. Errors the user can fix become messages, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import linecache
+import logging
+import shutil
+import sys
+import types
+from pathlib import Path
+
+from .compiler import codegen
+from .compiler.check import check
+from .compiler.errors import ERROR, Diagnostic, SpecError
+from .compiler.ir import SpecIR, load_spec
+from .runtime import trainer as runtime_trainer
+from .runtime.data import DataError
+from .runtime.errors import ConfigurationError, NonFiniteError, RunError
+
+logger = logging.getLogger("localmup")
+
+OK, FAILED, INVALID, RUN_FAILED = 0, 1, 2, 3
+
+
+def load(path: str, width: int | None = None) -> SpecIR:
+    """Read and check a spec file, at another width when `width` is given."""
+    if not Path(path).is_file():
+        raise SpecError([Diagnostic(ERROR, "E100", f"spec file not found: {path}")], path)
+    ir = load_spec(path)
+    return ir.with_width(width) if width else ir
+
+
+def trainer_module(ir: SpecIR, source: str | None = None) -> types.ModuleType:
+    """Compile a spec's trainer into an in-memory module.
+
+    The source is registered with linecache, so tracebacks through generated code show its
+    lines as if it were a file.
+    """
+    source = source if source is not None else codegen.generate(ir)
+    filename = f"<localmup trainer {ir.name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    module = types.ModuleType(f"localmup_trainer_{ir.name}")
+    module.__file__ = filename
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module
+
+
+def print_warnings(ir: SpecIR) -> None:
+    for warning in ir.warnings:
+        print(warning.format(ir.path, ir.source), file=sys.stderr)
+
+
+# --- check ---
+
+
+def check_command(spec: str, width: int | None, as_json: bool) -> int:
+    ir = load(spec, width)
+    report = check(ir)
+    if as_json:
+        document = report.to_json()
+        document["warnings"] = [
+            {"code": w.code, "severity": w.severity, "message": w.message, "line": w.span.line or None}
+            for w in ir.warnings
+        ]
+        print(json.dumps(document, indent=2))
+    else:
+        print_warnings(ir)
+        print(report.format_text())
+    return OK if report.passed else FAILED
+
+
+# --- compile ---
+
+
+def compile_command(spec: str, width: int | None, output: str | None) -> int:
+    ir = load(spec, width)
+    print_warnings(ir)
+    source = codegen.generate(ir)
+    if output is None:
+        sys.stdout.write(source)
+        return OK
+    Path(output).write_text(source, encoding="utf-8")
+    print(f"wrote {output}", file=sys.stderr)
+    return OK
+
+
+# --- train ---
+
+
+def train_command(spec: str, options: runtime_trainer.RunOptions) -> int:
+    ir = load(spec, options.width)
+    print_warnings(ir)
+    report = check(ir)
+    if not report.passed:
+        logger.warning("the checker calls %s %s at large width; training anyway at n = %d", ir.name, report.regime, ir.width)
+    source = codegen.generate(ir)
+    module = trainer_module(ir, source)
+    out = options.out or Path("runs") / f"{ir.name}-n{ir.width}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "trainer.py").write_text(source, encoding="utf-8")
+    shutil.copyfile(spec, out / "spec.lmu")
+    options = _evolve(options, out=out, width=ir.width)
+    try:
+        summary = runtime_trainer.run(module, options)
+    except NonFiniteError as error:
+        print(f"error: training diverged: {error}; partial metrics in {out}", file=sys.stderr)
+        return RUN_FAILED
+    except KeyboardInterrupt:
+        print(f"interrupted; metrics so far and the summary are in {out}", file=sys.stderr)
+        return 130
+    print(
+        f"{ir.name} n={ir.width}: train loss {summary['train_loss']:.4f}, "
+        f"test accuracy {summary['test_accuracy']:.4f}, {summary['train_seconds']:.1f} s training; results in {out}"
+    )
+    return OK
+
+
+def _evolve(options: runtime_trainer.RunOptions, **changes) -> runtime_trainer.RunOptions:
+    import attrs
+
+    return attrs.evolve(options, **changes)
+
+
+# --- graph ---
+
+
+def graph_document(ir: SpecIR) -> dict:
+    """Return the IR graph as node-link JSON with plain values."""
+    nodes = []
+    for name in ir.topological_nodes():
+        data = ir.graph.nodes[name]
+        entry = {
+            "id": name,
+            "kind": data["kind"],
+            "size": str(data["dim"]),
+            "size_coefficient": str(data["dim"].coefficient),
+            "size_exponent": data["dim"].exponent,
+            "activation": data["activation"],
+            "line": data["line"],
+            "output": name == ir.output,
+        }
+        if data["kind"] == "dense":
+            entry.update(bias=data["bias"], role=data["role"], bias_role=data["bias_role"], feedback=data.get("feedback", False))
+        nodes.append(entry)
+    edges = [
+        {"source": s, "target": t, "position": d["position"]}
+        for s, t, d in sorted(ir.graph.edges(data=True), key=lambda e: (ir.graph.nodes[e[1]]["line"], e[2]["position"]))
+    ]
+    return {"spec": ir.name, "width": ir.width, "base": ir.base, "output": ir.output, "loss": ir.loss, "nodes": nodes, "edges": edges}
+
+
+def graph_dot(ir: SpecIR) -> str:
+    """Return the IR graph in Graphviz DOT."""
+    lines = [f'digraph "{ir.name}" {{', "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
+    for name in ir.topological_nodes():
+        data = ir.graph.nodes[name]
+        label = f"{name}\\n{data['kind']}({data['dim']})"
+        if data["kind"] == "dense":
+            label += f"\\n{data['activation']}, {data['role']}"
+        shape = ", shape=ellipse" if data["kind"] == "input" else (", peripheries=2" if name == ir.output else "")
+        lines.append(f'  "{name}" [label="{label}"{shape}];')
+    for source, target in sorted(ir.graph.edges, key=lambda edge: (ir.graph.nodes[edge[1]]["line"], edge[0])):
+        lines.append(f'  "{source}" -> "{target}";')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def graph_command(spec: str, width: int | None, fmt: str) -> int:
+    ir = load(spec, width)
+    print_warnings(ir)
+    if fmt == "json":
+        print(json.dumps(graph_document(ir), indent=2))
+    else:
+        sys.stdout.write(graph_dot(ir))
+    return OK
+
+
+__all__ = [
+    "check_command",
+    "compile_command",
+    "train_command",
+    "graph_command",
+    "trainer_module",
+    "load",
+    "ConfigurationError",
+    "DataError",
+    "RunError",
+]

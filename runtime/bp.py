@@ -1,0 +1,32 @@
+"""Backprop: the gradient of the batch-mean loss through autograd."""
+
+from __future__ import annotations
+
+import torch
+
+from .losses import loss_value
+from .network import GraphNetwork
+
+
+class Backprop:
+    """One optimizer step on the gradient of the loss."""
+
+    def __init__(self, network: GraphNetwork, loss: str, optimizer: torch.optim.Optimizer):
+        self.network = network
+        self.loss = loss
+        self.optimizer = optimizer
+
+    def gradients(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Write the loss gradient into every parameter's .grad and return the loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = loss_value(self.loss, self.network.output_of(x), labels)
+        loss.backward()
+        return loss.detach()
+
+    def after_update(self, x: torch.Tensor) -> None:
+        """Nothing to do after the optimizer step: backprop has no feedback weights."""
+
+    def step(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        loss = self.gradients(x, labels)
+        self.optimizer.step()
+        return loss

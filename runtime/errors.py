@@ -1,0 +1,21 @@
+"""Errors raised while running a trainer; the command line maps them to exit statuses."""
+
+from __future__ import annotations
+
+
+class RunError(Exception):
+    """A run failed at run time (exit status 3)."""
+
+
+class NonFiniteError(RunError):
+    """Training produced a NaN or infinity; names the step and the first non-finite tensor."""
+
+    def __init__(self, step: int, tensor: str, loss: float):
+        self.step = step
+        self.tensor = tensor
+        self.loss = loss
+        super().__init__(f"non-finite loss ({loss}) at step {step}; first non-finite tensor: {tensor}")
+
+
+class ConfigurationError(Exception):
+    """The trainer and its data or options do not fit together (exit status 2)."""
