@@ -76,6 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dtype", choices=("float32", "float64"), default=None, help="floating-point type")
     train.add_argument("--eval-every", type=_positive_int, default=None, help="steps between test evaluations")
 
+    coord = sub.add_parser("coord", help="measure width-scaling slopes against the checker's predictions")
+    add_spec(coord)
+    coord.add_argument("--widths", type=_positive_int, nargs="+", default=None, help="widths n (default from the spec's coord block)")
+    coord.add_argument("--steps", type=_positive_int, default=None, help="training steps T; t = 0..T are measured")
+    coord.add_argument("--seeds", type=_positive_int, default=None, help="seeds per width")
+    coord.add_argument("--lr", type=_positive_float, default=None, help="global learning rate eta at the base width")
+    coord.add_argument("--json", action="store_true", help="print one JSON document")
+    coord.add_argument("--plot", metavar="FILE.png", default=None, help="write a log-log plot, one panel per step")
+    coord.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="device (default cpu)")
+    coord.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="floating-point type")
+
     graph = sub.add_parser("graph", help="print the graph IR")
     add_spec(graph)
     graph.add_argument("--format", choices=("dot", "json"), default="dot", help="output format")
@@ -87,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         return commands.check_command(args.spec, args.width, args.json)
     if args.command == "compile":
         return commands.compile_command(args.spec, args.width, args.output)
+    if args.command == "coord":
+        return commands.coord_command(
+            args.spec, args.width, args.widths, args.steps, args.seeds, args.lr, args.json, args.plot, args.device, args.dtype
+        )
     if args.command == "graph":
         return commands.graph_command(args.spec, args.width, args.format)
     if args.command == "train":

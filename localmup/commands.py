@@ -127,6 +127,29 @@ def _evolve(options: runtime_trainer.RunOptions, **changes) -> runtime_trainer.R
     return attrs.evolve(options, **changes)
 
 
+# --- coord ---
+
+
+def coord_command(spec: str, width_override: int | None, widths, steps, seeds, lr, as_json, plot, device, dtype) -> int:
+    from . import coordcheck
+
+    ir = load(spec, width_override)
+    print_warnings(ir)
+    module = trainer_module(ir)
+    progress = None
+    if sys.stderr.isatty() and not as_json:
+        def progress(width, seed):
+            print(f"\r  measured n = {width}, seed {seed}   ", end="", file=sys.stderr, flush=True)
+    result = coordcheck.run_coord(ir, module, widths=widths, steps=steps, seeds=seeds, lr=lr, device=device, dtype=dtype, progress=progress)
+    if progress is not None:
+        print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
+    coordcheck.print_result(result, as_json)
+    if plot:
+        coordcheck.plot_result(result, Path(plot))
+        print(f"wrote {plot}", file=sys.stderr)
+    return OK if result.passed else FAILED
+
+
 # --- graph ---
 
 

@@ -26,9 +26,9 @@ def check(ir: SpecIR) -> CheckReport:
     diagnostics = Rules(ir, parameters, calculus).run()
     result = verdicts(ir, parameters, calculus, diagnostics)
     if result["stable"] and not result["nontrivial"]:
-        diagnostics.append(trivial_diagnostic(ir, calculus))
+        diagnostics.append(trivial_diagnostic(ir, parameters, calculus))
     if result["stable"] and result["nontrivial"]:
-        diagnostics.append(regime_diagnostic(ir, calculus, result["regime"]))
+        diagnostics.append(regime_diagnostic(ir, parameters, calculus, result["regime"]))
     return CheckReport(
         ir=ir,
         parameters=tuple(parameters),
@@ -52,9 +52,11 @@ def _predictions(ir: SpecIR, calculus: exponents.Calculus) -> list[NodePredictio
                 kind=kind,
                 init=Prediction.of(exps.init, False),
                 delta_first=Prediction.of(exps.delta_first, exps.bound_first),
-                delta=Prediction.of(exps.delta, exps.bound),
+                propagated_first=exps.propagated_first,
+                propagated=exps.propagated,
+                delta=Prediction.of(exps.delta, exps.bound, exps.unknown),
                 own_first=Prediction.of(exps.own_first, exps.bound_first) if dense else None,
-                own=Prediction.of(exps.own, exps.bound) if dense else None,
+                own=Prediction.of(exps.own, exps.bound, exps.unknown) if dense else None,
             )
         )
     return result

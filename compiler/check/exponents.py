@@ -55,8 +55,11 @@ class NodeExponents:
     """Predicted exponents at one node; `*_first` hold step 1, the others steps >= 2.
 
     `init` is the pre-activation (dense) or value (add, input) at init; `delta` the change
-    of that tensor since init; `own` the node's own update contribution dW x + db. Where
-    `bound` is true, a blow-up upstream makes the prediction a lower bound only.
+    of that tensor since init, the larger of `own`, the node's own update contribution
+    dW x + db, and `propagated`, the change arriving from its sources. Where `bound` is
+    true, a blow-up upstream makes the prediction a lower bound only; where `unknown` is
+    true, a blow-up elsewhere at step 1 changes the backward signal of later steps in a way
+    the calculus does not follow.
     """
 
     init: Exponent
@@ -69,6 +72,9 @@ class NodeExponents:
     delta: Exponent
     bound_first: bool
     bound: bool
+    propagated_first: Exponent = NEG_INF
+    propagated: Exponent = NEG_INF
+    unknown: bool = False
 
 
 @attrs.frozen
@@ -299,8 +305,9 @@ class _Calculator:
         return _plus(Fraction(kappa_in, 2), -self.s[weight.name])
 
     def deltas(self, r: dict[str, Exponent], aligned: bool):
-        """Exponents of each node's own update contribution and of its change since init."""
-        own, delta = {}, {}
+        """Exponents of each node's own update contribution, of the change arriving from its
+        sources, and of its change since init."""
+        own, propagated, delta = {}, {}, {}
         for node in self.order:
             data = self.graph.nodes[node]
             sources = data["sources"]
@@ -310,9 +317,9 @@ class _Calculator:
                 delta[node] = _max(delta[s] for s in sources)
             else:
                 own[node] = _max(-r[p.name] for p in self.node_params(node))
-                propagated = _plus(delta[sources[0]], self.gain(node, aligned))
-                delta[node] = max(own[node], propagated)
-        return own, delta
+                propagated[node] = _plus(delta[sources[0]], self.gain(node, aligned))
+                delta[node] = max(own[node], propagated[node])
+        return own, propagated, delta
 
     def bounds(self, blown: set[str], itself: set[str]) -> dict[str, bool]:
         """Mark nodes whose prediction is only a lower bound: downstream of a blow-up in
@@ -359,13 +366,16 @@ class _Calculator:
             )
 
         aligned = ir.rule in ("bp", "pc")
-        own_first, delta_first = self.deltas(r[FIRST], aligned)
-        own, delta = self.deltas(r[LATER], aligned)
+        own_first, propagated_first, delta_first = self.deltas(r[FIRST], aligned)
+        own, propagated, delta = self.deltas(r[LATER], aligned)
         dense = [n for n in self.order if self.graph.nodes[n]["kind"] == "dense"]
         blown_first = {n for n in dense if own_first[n] > 0 or (init[n] > 0 and n != ir.output)}
         blown_later = blown_first | {n for n in dense if own[n] > 0}
         bound_first = self.bounds(blown_first, set())
         bound = self.bounds(blown_later, blown_first)
+        # After a blow-up at step 1 the backward signal of every later step is out of scale,
+        # so only nodes at or below a blow-up keep a prediction (that they grow).
+        unknown = {node: bool(blown_first) and not bound[node] for node in self.order}
 
         nodes = {}
         for node in self.order:
@@ -382,6 +392,9 @@ class _Calculator:
                 delta=delta[node],
                 bound_first=bound_first[node],
                 bound=bound[node],
+                propagated_first=propagated_first.get(node, NEG_INF),
+                propagated=propagated.get(node, NEG_INF),
+                unknown=unknown[node],
             )
 
         output = ir.output

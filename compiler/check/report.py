@@ -22,15 +22,18 @@ from .verdicts import fmt
 class Prediction:
     """Predicted width exponent of one measured tensor at one step class.
 
-    `kind` is "exact" (the slope should equal `exponent`), "zero" (the tensor is exactly 0)
-    or "grows" (after a blow-up upstream: only a positive slope can be asserted).
+    `kind` is "exact" (the slope should equal `exponent`), "zero" (the tensor is exactly 0),
+    "grows" (after a blow-up upstream: only a positive slope can be asserted) or "unknown"
+    (after a blow-up elsewhere: nothing is asserted).
     """
 
     exponent: Any
     kind: str
 
     @classmethod
-    def of(cls, exponent, bound: bool) -> "Prediction":
+    def of(cls, exponent, bound: bool, unknown: bool = False) -> "Prediction":
+        if unknown:
+            return cls(exponent, "unknown")
         if exponent == -math.inf:
             return cls(exponent, "zero")
         if bound:
@@ -53,6 +56,8 @@ class NodePredictions:
     delta: Prediction
     own_first: Prediction | None
     own: Prediction | None
+    propagated_first: Any = -math.inf
+    propagated: Any = -math.inf
 
     def to_json(self) -> dict:
         result = {
@@ -174,7 +179,7 @@ class CheckReport:
             )
         lines.extend(_table(header, rows))
         lines.append("")
-        lines.append("predicted width exponents (coordinate rms ~ m^e; '0!' exactly zero, '>' grows at least)")
+        lines.append("predicted width exponents (coordinate rms ~ m^e; '0!' exactly zero, '>' grows at least, '?' not predicted)")
         header = ["node", "h_0", "dh t=1", "dh t>=2", "own dWx t>=2"]
         rows = []
         for p in self.predictions:
@@ -208,6 +213,8 @@ def _neg(text: str | None) -> str:
 
 
 def _show(prediction: Prediction) -> str:
+    if prediction.kind == "unknown":
+        return "?"
     if prediction.kind == "zero":
         return "0!"
     if prediction.kind == "grows":

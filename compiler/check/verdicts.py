@@ -122,8 +122,8 @@ class Rules:
         signal = exps.signal if r == exps.r else exps.signal_first
         name = parameter.name
         if self.sgd and parameter.kind != "feedback":
-            return f"r({name}) = sigma + u - kappa = {fmt(signal)} + {fmt(exps.u)} - {exps.kappa} = {fmt(r)}"
-        return f"r({name}) = u - kappa = {fmt(exps.u)} - {exps.kappa} = {fmt(r)}"
+            return f"r({name}) = sigma + u - kappa = {_terms(signal, exps.u, -exps.kappa)} = {fmt(r)}"
+        return f"r({name}) = u - kappa = {_terms(exps.u, -exps.kappa)} = {fmt(r)}"
 
     # --- C1xx: init ---
 
@@ -149,7 +149,8 @@ class Rules:
                 fix = self._override(bias, "b", bias.b + exponent)
                 culprit = bias
             else:
-                condition = f"s({weight.name}) = a + b = {fmt(s)}, but a {weight.role} layer needs s = {fmt(target)}"
+                article = "an" if weight.role[0] in "aeiou" else "a"
+                condition = f"s({weight.name}) = a + b = {fmt(s)}, but {article} {weight.role} layer needs s = {fmt(target)}"
                 fix = self._override(weight, "b", weight.b + exponent) if weight.b != math.inf else None
                 culprit = weight
             found.append(
@@ -468,8 +469,11 @@ class Rules:
         affected = []
         for parameter in self.forward:
             exps = self.calculus.params[parameter.name]
-            decay = parameter.a_eff + exps.signal_first
-            if exps.signal_first != math.inf and eps_decay < decay:
+            # The signal of steps >= 2 persists; step 1 differs only when the readout starts
+            # small (zero readout: no hidden gradient at all at step 1).
+            signal = exps.signal if exps.signal != math.inf else exps.signal_first
+            decay = parameter.a_eff + signal
+            if signal != math.inf and eps_decay < decay:
                 affected.append((parameter, decay))
         if not affected:
             return []
@@ -529,6 +533,8 @@ class Rules:
                         "C703",
                         f"`{node}` has a fixed size ({graph.nodes[node]['dim']}) inside the network; the exponents around it are extrapolated",
                         node=node,
+                        condition="the calculus assumes that only the input and the readout have fixed sizes",
+                        fix=f"give `{node}` a width-sized dimension (`n`, `k*n` or `n/k`), or confirm with `localmup coord`",
                     )
                 )
         return found
@@ -564,10 +570,13 @@ def verdicts(ir: SpecIR, parameters: list[Parameter], calculus: Calculus, diagno
     return {"stable": stable, "nontrivial": nontrivial, "regime": regime, "mup": mup}
 
 
-def trivial_diagnostic(ir: SpecIR, calculus: Calculus) -> Diagnostic:
+def trivial_diagnostic(ir: SpecIR, parameters: list[Parameter], calculus: Calculus) -> Diagnostic:
     """C301: a stable spec is nontrivial when the output moves: rho_upd = 0 or rho_init = 0."""
     span = ir.graph.nodes[ir.output]["span"]
     change = max(calculus.rho_update, calculus.rho_init)
+    readout = next(p for p in parameters if p.name == f"{ir.output}.weight")
+    # Lowering c by -rho_upd makes the readout's own update Theta(1).
+    fix = f"`param {ir.output}: c = {fmt(readout.c + calculus.rho_update)}` (a readout updated maximally)"
     return Diagnostic(
         ERROR,
         "C301",
@@ -575,22 +584,39 @@ def trivial_diagnostic(ir: SpecIR, calculus: Calculus) -> Diagnostic:
         span,
         layer=ir.output,
         condition=f"rho_upd = {fmt(calculus.rho_update)} < 0 and rho_init = {fmt(calculus.rho_init)} < 0",
-        fix="raise the readout learning rate (lower its c) so that rho_upd = 0",
+        fix=fix,
     )
 
 
-def regime_diagnostic(ir: SpecIR, calculus: Calculus, regime: str) -> Diagnostic:
-    """C302: a note naming the regime and the exponent r that decides it."""
+def regime_diagnostic(ir: SpecIR, parameters: list[Parameter], calculus: Calculus, regime: str) -> Diagnostic:
+    """C302: a note naming the regime and the exponent r that decides it (r = 0: feature
+    learning; r > 0: kernel regime for SGD, operator regime for Adam)."""
     span = ir.graph.nodes[ir.output]["span"]
+    hidden = [p for p in parameters if p.kind != "feedback" and p.node != ir.output and p.name in calculus.params]
+    deciding = min(hidden, key=lambda p: calculus.params[p.name].r).name if hidden else None
+    condition = f"r = min over non-output parameters of r_p = {fmt(calculus.r)}" + (f", reached at `{deciding}`" if deciding else "")
     if regime == "feature_learning":
         message = "feature learning: hidden features move by Theta(1) as width grows (r = 0)"
     elif ir.rule == "tp":
+        # Target propagation has no kernel regime in the backprop sense: its hidden changes
+        # reach the output through W_out without alignment, so with r > 0 they vanish there.
         message = (
-            f"r = {fmt(calculus.r)} > 0: hidden features move like {power(-calculus.r)}, so at large width "
-            "only the readout learns, on random features"
+            f"kernel regime of target propagation: hidden features move like {power(-calculus.r)} and their "
+            "effect on the output vanishes, so at large width only the readout learns, on random features"
         )
     else:
         name = "kernel" if ir.optimizer == "sgd" else "operator"
         message = f"{name} regime: r = {fmt(calculus.r)} > 0, hidden features move like {power(-calculus.r)}"
-    return Diagnostic(NOTE, "C302", message, span, layer=None)
+    return Diagnostic(NOTE, "C302", message, span, layer=deciding, condition=condition)
+
+
+def _terms(*values) -> str:
+    """Write a sum of exponents with signs: `3/2 - 1 - 0`."""
+    text = fmt(values[0])
+    for value in values[1:]:
+        if value == -math.inf or (value != math.inf and value < 0):
+            text += f" - {fmt(-value)}"
+        else:
+            text += f" + {fmt(value)}"
+    return text
 
