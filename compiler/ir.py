@@ -926,6 +926,8 @@ def default_value(setting: registry.Setting) -> Any:
     """Return a setting's default in the type its parsed values have."""
     if setting.kind == "scaled" and setting.default is not None:
         return ScaledValue(Fraction(str(setting.default)))
+    if setting.kind == "number" and setting.default is not None:
+        return Fraction(str(setting.default))
     if setting.kind == "data" and isinstance(setting.default, str):
         return DataSource(setting.default)
     return setting.default

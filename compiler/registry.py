@@ -167,7 +167,7 @@ COORD_SETTINGS = {
     "widths": Setting("widths", (256, 512, 1024, 2048), help="widths n (at least 4, factor 2)"),
     "steps": _positive_int(3, "training steps T; t = 0..T are measured"),
     "seeds": _positive_int(4, "seeds averaged before the fit"),
-    "lr": Setting("scaled", 0.1, minimum=0, exclusive_minimum=True, help="global learning rate eta; keep it small enough that one step on the fixed batch does not fit it"),
+    "lr": Setting("number", 0.1, minimum=0, exclusive_minimum=True, help="global learning rate eta at the base width; small enough that a step does not fit the batch"),
     "batch": _positive_int(64, "size of the fixed training batch"),
     "probe": _positive_int(256, "size of the fixed probe batch"),
 }

@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     coord.add_argument("--lr", type=_positive_float, default=None, help="global learning rate eta at the base width")
     coord.add_argument("--json", action="store_true", help="print one JSON document")
     coord.add_argument("--plot", metavar="FILE.png", default=None, help="write a log-log plot, one panel per step")
+    coord.add_argument("--scales", action="store_true", help="list the std, multiplier and learning rate of every parameter")
     coord.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="device (default cpu)")
     coord.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="floating-point type")
 
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         return commands.compile_command(args.spec, args.width, args.output)
     if args.command == "coord":
         return commands.coord_command(
-            args.spec, args.width, args.widths, args.steps, args.seeds, args.lr, args.json, args.plot, args.device, args.dtype
+            args.spec, args.width, args.widths, args.steps, args.seeds, args.lr, args.json, args.plot, args.device,
+            args.dtype, args.scales,
         )
     if args.command == "graph":
         return commands.graph_command(args.spec, args.width, args.format)

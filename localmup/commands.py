@@ -130,7 +130,7 @@ def _evolve(options: runtime_trainer.RunOptions, **changes) -> runtime_trainer.R
 # --- coord ---
 
 
-def coord_command(spec: str, width_override: int | None, widths, steps, seeds, lr, as_json, plot, device, dtype) -> int:
+def coord_command(spec: str, width_override: int | None, widths, steps, seeds, lr, as_json, plot, device, dtype, all_scales=False) -> int:
     from . import coordcheck
 
     ir = load(spec, width_override)
@@ -143,7 +143,7 @@ def coord_command(spec: str, width_override: int | None, widths, steps, seeds, l
     result = coordcheck.run_coord(ir, module, widths=widths, steps=steps, seeds=seeds, lr=lr, device=device, dtype=dtype, progress=progress)
     if progress is not None:
         print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
-    coordcheck.print_result(result, as_json)
+    coordcheck.print_result(result, as_json, all_scales)
     if plot:
         coordcheck.plot_result(result, Path(plot))
         print(f"wrote {plot}", file=sys.stderr)

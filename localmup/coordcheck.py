@@ -1,10 +1,22 @@
 """`localmup coord`: measured width-scaling slopes beside the checker's predictions.
 
-A row passes when its measured slope lies within the tolerance of the predicted exponent
-(0.10; 0.15 for the output and where two terms cross over), when a predicted exact zero is
-zero to machine precision, or, after a predicted blow-up upstream, when the slope is
-positive. Independently of the predictions, a slope above 0.2 means the tensor blows up
-with width; the check then fails and names the layer.
+Every measured row (a tensor at a step) gets a predicted range of slopes [low, high]:
+
+- a single term has low = high = its exponent;
+- a sum of two terms with different exponents (h_t = h_0 + change, or a change made of a
+  node's own update and the change arriving from its sources) has the two exponents as its
+  range, because at finite width the fitted slope lies between them;
+- every update is proportional to the output error dl/df for SGD, and at finite width that
+  error still shrinks with width where the output starts small but nonzero (f_0 ~ m^-1/2 in
+  muP adds |f_0|^2 to |y|^2). The measured slope of the error (the "error drift", about
+  -0.1 over widths 256 to 2048 with 10 outputs) is added to the predicted slopes of changes,
+  which keeps the check exact where the asymptotic exponent alone would be off by it.
+
+A row passes when its slope lies in [low - tolerance, high + tolerance] (0.10; 0.15 for the
+output and where two terms cross over), when a predicted exact zero is zero to machine
+precision, or, after a predicted blow-up upstream, when the slope is positive. Independently
+of the predictions, a slope above 0.2 means the tensor blows up with width; the check then
+fails and names the layer.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ import math
 import sys
 
 import attrs
+import numpy as np
 import torch
 
 from .compiler.check import CheckReport, check
@@ -30,27 +43,37 @@ LABELS = {"h": "h", "delta": "dh", "own": "dWx"}
 
 @attrs.frozen
 class Row:
-    """One measured tensor at one step, with its prediction and verdict."""
+    """One measured tensor at one step, with its prediction and verdict.
+
+    `low` and `high` are the predicted exponents (equal for a single term) and `drift` the
+    measured error drift added to them; `kind` is exact, between, zero, grows or unknown.
+    """
 
     node: str
     quantity: str
     step: int
-    predicted: float
-    kind: str  # exact | zero | grows | between
-    upper: float
+    low: float
+    high: float
+    kind: str
+    drift: float
     tolerance: float
     measured: coord.Slope
     agrees: bool
     blows_up: bool
+
+    @property
+    def predicted(self) -> float:
+        return self.high
 
     def to_json(self) -> dict:
         return {
             "node": self.node,
             "tensor": self.quantity,
             "step": self.step,
-            "predicted": fmt(self.predicted),
+            "predicted": fmt(self.high),
+            "predicted_low": fmt(self.low),
             "kind": self.kind,
-            "upper": fmt(self.upper),
+            "error_drift": self.drift,
             "tolerance": self.tolerance,
             "measured": None if self.measured.zero else _finite(self.measured.slope),
             "interval": None if self.measured.zero else [_finite(self.measured.low), _finite(self.measured.high)],
@@ -64,72 +87,104 @@ def _finite(value: float):
     return value if math.isfinite(value) else None
 
 
-def predicted(report: CheckReport, node: str, quantity: str, step: int) -> tuple[float, str, bool, float]:
-    """Return (exponent, kind, crossover, upper) that the checker predicts for one row.
+@attrs.frozen
+class Expectation:
+    """Predicted exponents of one row: [low, high], its kind, and whether terms cross over."""
 
-    h_t = h_0 + (h_t - h_0) is a sum of two terms. Where their exponents differ (the output
-    of muP starts at m^(-1/2) and moves by m^0), no single power law fits at finite width:
-    the kind is then "between", `exponent` and `upper` are the two exponents, and the row
-    passes when its slope lies between them. Elsewhere `upper` equals `exponent`.
-    """
+    low: float
+    high: float
+    kind: str
+    crossover: bool
+    change: bool  # whether the row measures a change driven by updates
+
+
+def predicted(report: CheckReport, node: str, quantity: str, step: int) -> Expectation:
+    """Return what the checker predicts for one row (before the error drift)."""
     prediction = report.prediction(node)
     if quantity == "h":
         init = prediction.init
         if step == 0:
-            return init.exponent, init.kind, False, init.exponent
+            return Expectation(init.exponent, init.exponent, init.kind, False, False)
         change = prediction.delta_first if step == 1 else prediction.delta
-        if change.kind == "unknown":
-            return change.exponent, "unknown", False, change.exponent
+        if change.kind in ("unknown", "grows") and change.exponent >= init.exponent:
+            return Expectation(change.exponent, change.exponent, change.kind, False, True)
         if change.kind == "zero" or change.exponent == init.exponent:
-            return init.exponent, init.kind, False, init.exponent
-        if change.kind == "grows" and change.exponent > init.exponent:
-            return change.exponent, "grows", False, change.exponent
+            return Expectation(init.exponent, init.exponent, init.kind, False, False)
         low, high = sorted((init.exponent, change.exponent))
-        return low, "between", True, high
+        return Expectation(low, high, "between", True, True)
+
     first, later = (prediction.delta_first, prediction.delta) if quantity == "delta" else (prediction.own_first, prediction.own)
     chosen = first if step == 1 else later
-    # Two terms cross over when the exponent changes between steps (a readout that starts
-    # small), or when a node's own update and the change from its sources scale differently.
+    # A readout that starts small changes the exponent between step 1 and later steps.
     crossover = step >= 2 and first.exponent != later.exponent
-    if quantity == "delta" and prediction.own is not None:
-        own = prediction.own_first if step == 1 else prediction.own
-        arriving = prediction.propagated_first if step == 1 else prediction.propagated
-        crossover = crossover or (own.exponent != arriving and min(own.exponent, arriving) > -math.inf)
-    return chosen.exponent, chosen.kind, crossover, chosen.exponent
+    if chosen.kind != "exact" or prediction.own is None:
+        return Expectation(chosen.exponent, chosen.exponent, chosen.kind, crossover, True)
+    # The row is a sum of terms: the weight's and the bias's update (dW x + db), and for dh
+    # also the change arriving from the sources; its slope lies between their exponents.
+    terms = [(prediction.own_first if step == 1 else prediction.own).exponent]
+    terms.append(prediction.own_low_first if step == 1 else prediction.own_low)
+    if quantity == "delta":
+        terms.append(prediction.propagated_first if step == 1 else prediction.propagated)
+    finite = [t for t in terms if t > -math.inf]
+    if finite and min(finite) < max(finite):
+        return Expectation(min(finite), max(finite), "between", True, True)
+    return Expectation(chosen.exponent, chosen.exponent, chosen.kind, crossover, True)
+
+
+def error_drift(report: CheckReport, measurements: coord.Measurements, step: int) -> float:
+    """Return the measured slope of the output error that drives the updates of steps 1..step.
+
+    SGD updates (and the targets of pc and tp) are linear in the output error; Adam's are
+    not, so it has no drift. The error of several steps is combined as their rms.
+    """
+    if report.ir.optimizer != "sgd" or step < 1:
+        return 0.0
+    combined = np.sqrt((measurements.errors[:, :, :step] ** 2).mean(axis=2))
+    slope = coord.fit_slope(measurements.widths, combined).slope
+    return slope if math.isfinite(slope) else 0.0
 
 
 def judge(report: CheckReport, measurements: coord.Measurements) -> list[Row]:
     """Compare every measured slope with its prediction."""
     rows = []
+    order = report.ir.topological_nodes()
     for (node, quantity), values in measurements.values.items():
         first_step = 0 if quantity == "h" else 1
         for step in range(first_step, measurements.steps + 1):
-            exponent, kind, crossover, upper = predicted(report, node, quantity, step)
-            slope = coord.fit_slope(measurements.widths, values[:, :, step])
-            tolerance = OUTPUT_TOLERANCE if (node == report.ir.output or crossover) else TOLERANCE
-            blows_up = (not slope.zero) and slope.slope > BLOWUP_SLOPE
-            if kind == "unknown":
-                agrees = True
-            elif kind == "zero":
-                scale = float(values.max()) if quantity != "h" else 1.0
-                reference = float(measurements.values[(node, "h")].max()) or 1.0
-                agrees = slope.zero or slope.max_value <= 1e-10 * max(reference, scale)
-            elif slope.zero:
-                agrees = False
-            elif kind == "grows":
-                agrees = slope.slope > 0
-            elif kind == "between":
-                low, high = float(exponent), float(upper)
-                agrees = math.isfinite(slope.slope) and low - tolerance <= slope.slope <= high + tolerance
+            expected = predicted(report, node, quantity, step)
+            drift = error_drift(report, measurements, step) if expected.change and expected.kind in ("exact", "between") else 0.0
+            low, high = expected.low, expected.high
+            if expected.kind == "between" and quantity == "h":
+                # Only the change term of h_t = h_0 + change is driven by the error.
+                init = report.prediction(node).init.exponent
+                low, high = sorted((init, (high if low == init else low) + drift))
+                drift_applied = 0.0
             else:
-                agrees = math.isfinite(slope.slope) and abs(slope.slope - float(exponent)) <= tolerance
-            rows.append(Row(node, quantity, step, exponent, kind, upper, tolerance, slope, agrees, blows_up))
-    rows.sort(key=lambda r: (r.step, list(report.ir.topological_nodes()).index(r.node), ("h", "delta", "own").index(r.quantity)))
+                drift_applied = drift
+            slope = coord.fit_slope(measurements.widths, values[:, :, step])
+            tolerance = OUTPUT_TOLERANCE if (node == report.ir.output or expected.crossover) else TOLERANCE
+            blows_up = (not slope.zero) and slope.slope > BLOWUP_SLOPE
+            agrees = _agrees(expected.kind, slope, float(low) + drift_applied, float(high) + drift_applied, tolerance, values, measurements, node, quantity)
+            rows.append(Row(node, quantity, step, low, high, expected.kind, drift, tolerance, slope, agrees, blows_up))
+    rows.sort(key=lambda r: (r.step, order.index(r.node), ("h", "delta", "own").index(r.quantity)))
     return rows
 
 
+def _agrees(kind, slope, low, high, tolerance, values, measurements, node, quantity) -> bool:
+    if kind == "unknown":
+        return True
+    if kind == "zero":
+        reference = float(measurements.values[(node, "h")].max()) or 1.0
+        return slope.zero or slope.max_value <= 1e-10 * reference
+    if slope.zero or not math.isfinite(slope.slope):
+        return False
+    if kind == "grows":
+        return slope.slope > 0
+    return low - tolerance <= slope.slope <= high + tolerance
+
+
 def format_rows(rows: list[Row]) -> str:
-    header = ["t", "node", "tensor", "predicted", "measured", "90% interval", "verdict"]
+    header = ["t", "node", "tensor", "predicted", "error drift", "measured", "90% interval", "verdict"]
     table = []
     for row in rows:
         if row.kind == "unknown":
@@ -137,11 +192,12 @@ def format_rows(rows: list[Row]) -> str:
         elif row.kind == "zero":
             predicted_text = "0 exactly"
         elif row.kind == "grows":
-            predicted_text = f"> 0 (>= {fmt(row.predicted)})"
+            predicted_text = f"> 0 (>= {fmt(row.high)})"
         elif row.kind == "between":
-            predicted_text = f"in [{fmt(row.predicted)}, {fmt(row.upper)}]"
+            predicted_text = f"in [{fmt(row.low)}, {fmt(row.high)}] +- {row.tolerance:.2f}"
         else:
-            predicted_text = f"{fmt(row.predicted)} +- {row.tolerance:.2f}"
+            predicted_text = f"{fmt(row.high)} +- {row.tolerance:.2f}"
+        drift = f"{row.drift:+.3f}" if row.drift else ""
         if row.measured.zero:
             measured_text, interval = "0 exactly", ""
         else:
@@ -150,10 +206,64 @@ def format_rows(rows: list[Row]) -> str:
         verdict = "ok" if row.agrees else "DISAGREES"
         if row.blows_up:
             verdict += ", BLOWS UP"
-        table.append([str(row.step), row.node, LABELS[row.quantity], predicted_text, measured_text, interval, verdict])
+        table.append([str(row.step), row.node, LABELS[row.quantity], predicted_text, drift, measured_text, interval, verdict])
     widths = [max(len(r[i]) for r in [header] + table) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in table]
+    return "\n".join(lines)
+
+
+def scale_rows(report: CheckReport, module, widths, lr: float) -> list[dict]:
+    """Compare the init std, multiplier and learning rate each parameter really gets with
+    the checker's std m^-b, mult m^-a and eta lr m^-c, at every width."""
+    parameters = {p.name: p for p in report.parameters}
+    feedback_eta = float(report.ir.feedback_settings["lr"].value) if report.ir.rule == "tp" else None
+    rows = []
+    for width in widths:
+        m = width / report.ir.base
+        for applied in coord.applied_scales(module, width, lr=lr):
+            parameter = parameters[applied["name"]]
+            eta = feedback_eta if parameter.kind == "feedback" else lr
+            expected = {
+                "std": 0.0 if parameter.zero_init else float(parameter.std.value) * m ** -float(parameter.b_eff),
+                "multiplier": float(parameter.mult.value) * m ** -float(parameter.a_eff),
+                "lr": eta * float(parameter.lr.value) * m ** -float(parameter.c_eff),
+            }
+            # The rms of N Gaussian entries has a relative spread of about 1 / sqrt(2N).
+            std_tolerance = 5 / math.sqrt(2 * applied["entries"]) + 1e-6
+            checks = {
+                "std": _close(applied["std"], expected["std"], std_tolerance),
+                "multiplier": _close(applied["multiplier"], expected["multiplier"], 1e-9),
+                "lr": _close(applied["lr"], expected["lr"], 1e-9),
+            }
+            rows.append({**applied, "expected": expected, "agrees": all(checks.values()), "checks": checks})
+    return rows
+
+
+def _close(value: float, expected: float, relative: float) -> bool:
+    if expected == 0:
+        return value == 0
+    return abs(value - expected) <= relative * abs(expected)
+
+
+def format_scales(rows: list[dict], everything: bool) -> str:
+    shown = rows if everything else [r for r in rows if not r["agrees"]]
+    lines = []
+    if shown:
+        header = ["parameter", "n", "std applied", "checker", "mult applied", "checker", "lr applied", "checker", "verdict"]
+        table = []
+        for row in shown:
+            e = row["expected"]
+            wrong = [k for k, v in row["checks"].items() if not v]
+            table.append(
+                [row["name"], str(row["width"]), f"{row['std']:.4g}", f"{e['std']:.4g}", f"{row['multiplier']:.4g}",
+                 f"{e['multiplier']:.4g}", f"{row['lr']:.4g}", f"{e['lr']:.4g}", "ok" if not wrong else "DISAGREES: " + ", ".join(wrong)]
+            )
+        widths = [max(len(r[i]) for r in [header] + table) for i in range(len(header))]
+        lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in table]
+    agreeing = sum(r["agrees"] for r in rows)
+    lines.append(f"applied scales: {agreeing} of {len(rows)} (parameter, width) pairs get the checker's std, multiplier and learning rate")
     return "\n".join(lines)
 
 
@@ -163,10 +273,12 @@ class CoordResult:
     measurements: coord.Measurements
     rows: list[Row]
     settings: dict
+    scales: list[dict] = attrs.Factory(list)
 
     @property
     def passed(self) -> bool:
-        return all(r.agrees for r in self.rows) and not any(r.blows_up for r in self.rows)
+        slopes_ok = all(r.agrees for r in self.rows) and not any(r.blows_up for r in self.rows)
+        return slopes_ok and all(r["agrees"] for r in self.scales)
 
     def blowing_up(self) -> list[str]:
         names = []
@@ -186,6 +298,7 @@ class CoordResult:
             "blows_up": self.blowing_up(),
             "seconds": self.measurements.seconds,
             "rows": [r.to_json() for r in self.rows],
+            "scales": self.scales,
         }
 
 
@@ -195,7 +308,7 @@ def run_coord(ir: SpecIR, module, *, widths=None, steps=None, seeds=None, lr=Non
     widths = tuple(widths or settings["widths"])
     steps = steps or settings["steps"]
     seeds = seeds or settings["seeds"]
-    lr_value = lr if lr is not None else float(settings["lr"].value)
+    lr_value = lr if lr is not None else float(settings["lr"])
     report = check(ir)
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
     data = load_data(module, seed=0, dtype=torch_dtype)
@@ -210,11 +323,12 @@ def run_coord(ir: SpecIR, module, *, widths=None, steps=None, seeds=None, lr=Non
         device=resolve_device(device), dtype=torch_dtype, progress=progress,
     )
     rows = judge(report, measurements)
+    scales = scale_rows(report, module, widths, lr_value)
     used = {"widths": list(widths), "steps": steps, "seeds": seeds, "lr": lr_value, "batch": batch_size, "probe": int(probe.shape[0]), "dtype": dtype}
-    return CoordResult(report, measurements, rows, used)
+    return CoordResult(report, measurements, rows, used, scales)
 
 
-def print_result(result: CoordResult, as_json: bool) -> None:
+def print_result(result: CoordResult, as_json: bool, all_scales: bool = False) -> None:
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
         return
@@ -226,6 +340,7 @@ def print_result(result: CoordResult, as_json: bool) -> None:
     )
     print("slopes of log(rms) against log(n); h: pre-activation, dh: change since init, dWx: own update")
     print(format_rows(result.rows))
+    print(format_scales(result.scales, all_scales))
     if result.passed:
         print(f"passed: every slope agrees with the checker ({result.report.regime}, {'muP' if result.report.mup else 'not muP'})")
     else:
@@ -234,6 +349,9 @@ def print_result(result: CoordResult, as_json: bool) -> None:
             print("FAILED: blows up with width at " + ", ".join(f"`{n}`" for n in result.blowing_up()))
         if disagreeing:
             print("FAILED: measured slopes disagree with the predictions at " + ", ".join(disagreeing))
+        wrong_scales = sorted({r["name"] for r in result.scales if not r["agrees"]})
+        if wrong_scales:
+            print("FAILED: the generated trainer does not apply the checker's scales to " + ", ".join(wrong_scales))
 
 
 def plot_result(result: CoordResult, path) -> None:
@@ -249,8 +367,9 @@ def plot_result(result: CoordResult, path) -> None:
             key = (node, quantity)
             if key not in measurements.values:
                 continue
-            exponent, kind, _, _ = predicted(result.report, node, quantity, step)
-            slope = float(exponent) if kind == "exact" and math.isfinite(exponent) else None
+            expected = predicted(result.report, node, quantity, step)
+            exact = expected.kind == "exact" and math.isfinite(expected.high)
+            slope = float(expected.high) + error_drift(result.report, measurements, step) * expected.change if exact else None
             series.append({"label": f"{node} {LABELS[quantity]}", "values": measurements.values[key][:, :, step], "slope": slope})
         panels.append({"title": f"t = {step}: {'h' if step == 0 else 'h_t - h_0'}", "series": series})
     plot_coordinates(path, measurements.widths, panels, f"{result.report.ir.name} coordinate check")

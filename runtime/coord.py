@@ -22,6 +22,7 @@ import attrs
 import numpy as np
 import torch
 
+from .losses import loss_gradient
 from .trainer import build_trainer
 
 QUANTITIES = ("h", "delta", "own")
@@ -29,12 +30,17 @@ QUANTITIES = ("h", "delta", "own")
 
 @attrs.frozen
 class Measurements:
-    """rms values: `values[(node, quantity)]` has shape (widths, seeds, steps + 1)."""
+    """rms values: `values[(node, quantity)]` has shape (widths, seeds, steps + 1).
+
+    `errors[width, seed, t]` is the rms of the output error dl/df on the training batch
+    before step t + 1, the signal that every update of step t + 1 is proportional to.
+    """
 
     widths: tuple[int, ...]
     seeds: int
     steps: int
     values: dict[tuple[str, str], np.ndarray]
+    errors: np.ndarray
     seconds: float
 
 
@@ -88,6 +94,7 @@ def measure(
                 continue
             values[(node.name, quantity)] = np.zeros(shape)
 
+    errors = np.zeros((len(widths), seeds, steps))
     for width_index, width in enumerate(widths):
         for seed in range(seeds):
             trainer = build_trainer(module, width, lr=lr, seed=seed, device=device, dtype=dtype)
@@ -103,11 +110,13 @@ def measure(
                 }
             _record(network, probe_x, initial_pre, initial_weights, values, width_index, seed, 0)
             for step in range(1, steps + 1):
+                with torch.no_grad():
+                    errors[width_index, seed, step - 1] = _rms(loss_gradient(module.LOSS, network.output_of(x), labels))
                 trainer.step(x, labels)
                 _record(network, probe_x, initial_pre, initial_weights, values, width_index, seed, step)
             if progress is not None:
                 progress(width, seed)
-    return Measurements(widths, seeds, steps, values, time.perf_counter() - started)
+    return Measurements(widths, seeds, steps, values, errors, time.perf_counter() - started)
 
 
 def _clone(tensor):
@@ -153,3 +162,31 @@ def _slopes(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
         logs = np.where(rows > 0, np.log(np.where(rows > 0, rows, 1.0)), np.nan)
     centered = x - x.mean()
     return ((logs - logs.mean(axis=1, keepdims=True)) * centered).sum(axis=1) / (centered**2).sum()
+
+
+def applied_scales(module: ModuleType, width: int, *, lr: float | None = None, seed: int = 0) -> list[dict]:
+    """Return what a generated network really applies at `width`, per parameter.
+
+    For each parameter: the std of its initial entries (0 for zero init), its multiplier and
+    the learning rate of its optimizer group, read back from the built trainer rather than
+    from the constants, so that a generator that drops a scale is caught.
+    """
+    trainer = build_trainer(module, width, lr=lr, seed=seed)
+    network = trainer.network
+    rates = {group["name"]: group["lr"] for group in trainer.optimizer.param_groups}
+    if trainer.feedback_optimizer is not None:
+        rates.update({group["name"]: group["lr"] for group in trainer.feedback_optimizer.param_groups})
+    rows = []
+    for name in network.parameter_names() + network.parameter_names(feedback=True):
+        values = network.parameter(name).detach().double()
+        rows.append(
+            {
+                "name": name,
+                "width": width,
+                "entries": values.numel(),
+                "std": float(values.pow(2).mean().sqrt()),
+                "multiplier": float(network.multipliers[name]),
+                "lr": float(rates[name]) if name in rates else None,
+            }
+        )
+    return rows

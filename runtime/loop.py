@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -11,6 +12,8 @@ import torch
 from tqdm import tqdm
 
 from .errors import NonFiniteError
+
+logger = logging.getLogger(__name__)
 
 
 def first_nonfinite(named_tensors) -> str:
@@ -35,9 +38,12 @@ def fit(
 ) -> dict:
     """Train for `steps` batches; return final train loss, accuracies and seconds.
 
-    Metrics go to `metrics_path` as JSON lines, one per evaluation, flushed as written so
-    that a crash loses nothing already measured. A non-finite loss raises NonFiniteError
-    naming the step and the first non-finite tensor.
+    Metrics go to `metrics_path` as JSON lines, one per evaluation (the file is started
+    anew), flushed as written so that a crash loses nothing already measured. Rule-specific
+    measurements (`trainer.diagnostics`, such as the inference curvature of predictive
+    coding) are taken before the first step and at every evaluation; their maxima are in the
+    result. A non-finite loss raises NonFiniteError naming the step and the first
+    non-finite tensor.
     """
     device = trainer.device
     train_x = dataset.train_x.to(device)
@@ -50,10 +56,26 @@ def fit(
     order = torch.randperm(samples, generator=generator)
     position = 0
 
-    metrics = open(metrics_path, "a", encoding="utf-8") if metrics_path is not None else None
+    metrics = open(metrics_path, "w", encoding="utf-8") if metrics_path is not None else None
+    probe_x, probe_y = train_x[:256], train_y[:256]
+    extremes: dict[str, float] = {}
+    spent = [0.0]  # seconds spent on diagnostics, kept out of the training time
+
+    def diagnose() -> dict:
+        began = time.perf_counter()
+        measured = trainer.diagnostics(probe_x, probe_y) if hasattr(trainer, "diagnostics") else {}
+        spent[0] += time.perf_counter() - began
+        for key, value in measured.items():
+            extremes[key] = max(extremes.get(key, value), value)
+            if key == "inference_curvature" and value > 2:
+                logger.warning("state_lr times the largest curvature of the energy is %.3g > 2: inference may diverge", value)
+        return measured
+
     bar = tqdm(total=steps, desc=description, disable=not progress, leave=False, dynamic_ncols=True)
-    started = time.perf_counter()
     window_loss, window_steps = 0.0, 0
+    initial = diagnose()
+    started = time.perf_counter()
+    spent[0] = 0.0
     try:
         for step in range(1, steps + 1):
             if position + batch > samples:
@@ -77,24 +99,29 @@ def fit(
                     "train_loss": window_loss / window_steps,
                     "test_loss": test_loss,
                     "test_accuracy": test_accuracy,
-                    "seconds": time.perf_counter() - started,
+                    "seconds": time.perf_counter() - started - spent[0],
+                    **diagnose(),
                 }
                 bar.set_postfix(loss=f"{record['train_loss']:.4f}", test_acc=f"{test_accuracy:.3f}")
                 if metrics is not None:
                     metrics.write(json.dumps(record) + "\n")
                     metrics.flush()
                 window_loss, window_steps = 0.0, 0
-        train_seconds = time.perf_counter() - started
+        train_seconds = time.perf_counter() - started - spent[0]
         train_loss, train_accuracy = trainer.evaluate(train_x, train_y)
         test_loss, test_accuracy = trainer.evaluate(test_x, test_y)
     finally:
         bar.close()
         if metrics is not None:
             metrics.close()
+    result = {f"{key}_start": value for key, value in initial.items()}
+    result.update({f"{key}_max": value for key, value in extremes.items()})
     return {
+        **result,
         "train_loss": train_loss,
         "train_accuracy": train_accuracy,
         "test_loss": test_loss,
         "test_accuracy": test_accuracy,
         "train_seconds": train_seconds,
+        "diagnostic_seconds": spent[0],
     }

@@ -106,9 +106,16 @@ class Trainer:
             total_correct += accuracy(output, ys) * xs.shape[0]
         return total_loss / x.shape[0], total_correct / x.shape[0]
 
+    def diagnostics(self, x: torch.Tensor, labels: torch.Tensor) -> dict:
+        """Return rule-specific measurements for the metrics file (pc: inference curvature)."""
+        if isinstance(self.rule, PredictiveCoding):
+            return {"inference_curvature": self.rule.curvature(x, labels)}
+        return {}
+
     def named_tensors(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """List the tensors to search for the first non-finite value, in computation order:
-        per node its parameters and pre-activation, then the gradients."""
+        per node its parameters and pre-activation, then the gradients from the output down
+        (the order in which backward computes them)."""
         network = self.network
         with torch.no_grad():
             forward = network.forward(x)
@@ -123,7 +130,7 @@ class Trainer:
             if node.name in forward:
                 label = "pre-activation" if node.kind == "dense" else "value"
                 tensors.append((f"{node.name} {label}", forward[node.name]))
-        return tensors + gradients
+        return tensors + gradients[::-1]
 
 
 def build_trainer(
@@ -137,8 +144,9 @@ def build_trainer(
 ) -> Trainer:
     """Build the network of a generated module at `width` with its rule and optimizers.
 
-    `lr` overrides the global learning rate eta at the base width (a scaled `lr` in the
-    spec still applies its width exponent).
+    `lr` overrides the global learning rate eta at the base width. A width exponent of the
+    spec's learning rate (`lr = 0.5 * n^-1`) is already folded into every parameter's c, so
+    eta here is the value at the base width and `parameter_groups` applies m^-c.
     """
     device = device if isinstance(device, torch.device) else resolve_device(device)
     dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
@@ -152,7 +160,7 @@ def build_trainer(
 
     settings = dict(module.OPTIMIZER_SETTINGS)
     lr_setting: Scaled = settings["lr"]
-    eta = (lr if lr is not None else lr_setting.value) * m**lr_setting.exponent
+    eta = lr if lr is not None else lr_setting.value
     optimizer = make_optimizer(module.OPTIMIZER, module.parameter_groups(network, eta), settings, m)
 
     rule_settings = module.RULE_SETTINGS
@@ -176,8 +184,8 @@ def build_trainer(
         )
     elif module.RULE == "tp":
         feedback = module.FEEDBACK_SETTINGS
-        feedback_eta = _value(feedback["lr"], m)
-        groups = module.feedback_groups(network, feedback_eta)
+        # As for eta, the width exponent of the feedback learning rate is in each Q's c.
+        groups = module.feedback_groups(network, feedback["lr"].value)
         if groups and feedback["steps"] > 0:
             feedback_optimizer = make_optimizer(module.OPTIMIZER, groups, settings, m)
         rule = TargetPropagation(
@@ -283,9 +291,6 @@ def run(module: ModuleType, options: RunOptions = RunOptions(), write=None) -> d
     out = options.out
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    if module.RULE == "pc":
-        probe = dataset.train_x[:256].to(device)
-        summary["inference_curvature_start"] = trainer.rule.curvature(probe, dataset.train_y[:256].to(device))
     try:
         result = fit(
             trainer,
@@ -300,10 +305,6 @@ def run(module: ModuleType, options: RunOptions = RunOptions(), write=None) -> d
         )
         summary.update(result)
         summary["status"] = "completed"
-        if module.RULE == "pc":
-            summary["inference_curvature_end"] = trainer.rule.curvature(probe, dataset.train_y[:256].to(device))
-            if max(summary["inference_curvature_start"], summary["inference_curvature_end"]) > 2:
-                logger.warning("state_lr times the largest energy curvature exceeds 2: inference may diverge")
     except NonFiniteError as error:
         summary.update(status="diverged", diverged_at=error.step, nonfinite_tensor=error.tensor)
         raise

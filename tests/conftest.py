@@ -18,7 +18,7 @@ from localmup.runtime.trainer import build_trainer
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
-# Graph bodies by name; `{loss}` and `{act}` are filled in by `make_spec`.
+# Graph bodies by name. `make_spec` fills in `{loss}` and `{act}`.
 GRAPHS = {
     # Three hidden layers, the shape of the example specs.
     "mlp": """
@@ -63,7 +63,7 @@ def make_spec(
     train: str = "train { data = digits, batch = 64, steps = 20, seed = 0 }",
     name: str = "t",
 ) -> str:
-    """Return spec text; `rule` is "bp", "pc", "tp" or a whole `rule ...` statement, and
+    """Return spec text. `rule` is "bp", "pc", "tp" or a whole `rule ...` statement, and
     `graph` a key of GRAPHS or a graph body with `{loss}` where the loss goes."""
     rule_text = DEFAULT_RULES.get(rule, rule)
     body = GRAPHS.get(graph, graph).format(loss=loss, act=act)

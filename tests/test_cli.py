@@ -1,7 +1,7 @@
 """Tests for the `localmup` command line: exit statuses, messages and the files each command writes.
 
-Most tests call `localmup.cli.main` in this process and read its output with capsys; one test
-runs the installed console script, so the exit status also travels through a real process.
+Most tests call `localmup.cli.main` in this process and read its output with capsys. One test
+runs the installed console script, so that an exit status also passes through a real process.
 """
 
 from __future__ import annotations

@@ -54,6 +54,8 @@ def _predictions(ir: SpecIR, calculus: exponents.Calculus) -> list[NodePredictio
                 delta_first=Prediction.of(exps.delta_first, exps.bound_first),
                 propagated_first=exps.propagated_first,
                 propagated=exps.propagated,
+                own_low_first=exps.own_low_first,
+                own_low=exps.own_low,
                 delta=Prediction.of(exps.delta, exps.bound, exps.unknown),
                 own_first=Prediction.of(exps.own_first, exps.bound_first) if dense else None,
                 own=Prediction.of(exps.own, exps.bound, exps.unknown) if dense else None,

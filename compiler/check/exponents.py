@@ -75,6 +75,8 @@ class NodeExponents:
     propagated_first: Exponent = NEG_INF
     propagated: Exponent = NEG_INF
     unknown: bool = False
+    own_low_first: Exponent = NEG_INF  # the smallest finite term of dW x + db (weight or bias)
+    own_low: Exponent = NEG_INF
 
 
 @attrs.frozen
@@ -307,7 +309,7 @@ class _Calculator:
     def deltas(self, r: dict[str, Exponent], aligned: bool):
         """Exponents of each node's own update contribution, of the change arriving from its
         sources, and of its change since init."""
-        own, propagated, delta = {}, {}, {}
+        own, own_low, propagated, delta = {}, {}, {}, {}
         for node in self.order:
             data = self.graph.nodes[node]
             sources = data["sources"]
@@ -316,10 +318,13 @@ class _Calculator:
             elif data["kind"] == "add":
                 delta[node] = _max(delta[s] for s in sources)
             else:
-                own[node] = _max(-r[p.name] for p in self.node_params(node))
+                terms = [-r[p.name] for p in self.node_params(node)]
+                own[node] = _max(terms)
+                finite = [t for t in terms if t > NEG_INF]
+                own_low[node] = min(finite) if finite else NEG_INF
                 propagated[node] = _plus(delta[sources[0]], self.gain(node, aligned))
                 delta[node] = max(own[node], propagated[node])
-        return own, propagated, delta
+        return own, own_low, propagated, delta
 
     def bounds(self, blown: set[str], itself: set[str]) -> dict[str, bool]:
         """Mark nodes whose prediction is only a lower bound: downstream of a blow-up in
@@ -366,8 +371,8 @@ class _Calculator:
             )
 
         aligned = ir.rule in ("bp", "pc")
-        own_first, propagated_first, delta_first = self.deltas(r[FIRST], aligned)
-        own, propagated, delta = self.deltas(r[LATER], aligned)
+        own_first, own_low_first, propagated_first, delta_first = self.deltas(r[FIRST], aligned)
+        own, own_low, propagated, delta = self.deltas(r[LATER], aligned)
         dense = [n for n in self.order if self.graph.nodes[n]["kind"] == "dense"]
         blown_first = {n for n in dense if own_first[n] > 0 or (init[n] > 0 and n != ir.output)}
         blown_later = blown_first | {n for n in dense if own[n] > 0}
@@ -395,6 +400,8 @@ class _Calculator:
                 propagated_first=propagated_first.get(node, NEG_INF),
                 propagated=propagated.get(node, NEG_INF),
                 unknown=unknown[node],
+                own_low_first=own_low_first.get(node, NEG_INF),
+                own_low=own_low.get(node, NEG_INF),
             )
 
         output = ir.output

@@ -58,6 +58,8 @@ class NodePredictions:
     own: Prediction | None
     propagated_first: Any = -math.inf
     propagated: Any = -math.inf
+    own_low_first: Any = -math.inf
+    own_low: Any = -math.inf
 
     def to_json(self) -> dict:
         result = {

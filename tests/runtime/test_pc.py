@@ -1,7 +1,7 @@
 """Tests for localmup.runtime.pc: predictive-coding inference, weight gradients and curvature.
 
-Memory is measured by `LiveTensorBytes`, a torch dispatch mode that sees every tensor an
-operator returns and tracks the bytes of those still referenced. Its peak over a call does
+Memory is measured by `LiveTensorBytes`, a torch dispatch mode that intercepts every tensor
+an operator returns and tracks the bytes of those still referenced. Its peak over a call does
 not depend on the number of inference steps unless something keeps per-step tensors alive.
 `test_live_bytes_detect_retained_graph` shows that the measurement catches such a leak: an
 inference that takes state gradients with autograd and `create_graph=True` keeps every
@@ -23,8 +23,20 @@ from localmup.runtime.pc import _Energy
 
 ACTIVATIONS = ("identity", "relu", "tanh", "gelu", "sigmoid")
 
-# Dense nodes of each graph in conftest.GRAPHS, which are the nodes a precision can name.
-DENSE_NODES = {"mlp": ("h1", "h2", "h3", "y"), "residual": ("h1", "f1", "h3", "y")}
+# A readout with an activation, so the output error carries phi'(mu_out).
+SIGMOID_READOUT = """
+  x  = input(64)
+  h1 = dense(x, n, act = tanh)
+  h2 = dense(h1, n, act = gelu)
+  y  = dense(h2, 10, act = sigmoid)
+  output y, loss = {loss}
+"""
+
+# Graph bodies by name: the two of conftest.GRAPHS and the one above.
+GRAPHS = {"mlp": "mlp", "residual": "residual", "sigmoid_readout": SIGMOID_READOUT}
+
+# Dense nodes of each graph, which are the nodes a precision can name.
+DENSE_NODES = {"mlp": ("h1", "h2", "h3", "y"), "residual": ("h1", "f1", "h3", "y"), "sigmoid_readout": ("h1", "h2", "y")}
 
 # Distinct precisions, so that a gamma applied to the wrong node changes the result.
 UNEQUAL_PRECISIONS = (0.5, 2.0, 1.5, 3.0)
@@ -40,7 +52,7 @@ def pc_rule(
     update: str = "raw",
     precisions: dict[str, str] | None = None,
 ) -> str:
-    """Return a `rule pc { ... }` statement; `precisions` maps node names to scaled values."""
+    """Return a `rule pc { ... }` statement. `precisions` maps node names to scaled values."""
     lines = [
         f"steps = {steps}, state_lr = {state_lr}, init = {init}, fpa = {str(fpa).lower()}",
         f"schedule = {schedule}, update = {update}",
@@ -72,14 +84,15 @@ def rule_gradients(trainer, inputs, labels) -> dict[str, torch.Tensor]:
 # --- fixed prediction assumption reproduces backprop ---
 
 
-@pytest.mark.parametrize("graph", ["mlp", "residual"])
+@pytest.mark.parametrize("graph", sorted(GRAPHS))
 @pytest.mark.parametrize("loss", ["mse", "xent"])
 @pytest.mark.parametrize("precision, state_lr", [(1.0, 1.0), (2.0, 0.5)])
 def test_fpa_sweep_matches_backprop(graph, loss, precision, state_lr, spec_text, build_spec, batch_for, randomize):
     precisions = {name: str(precision) for name in DENSE_NODES[graph]}
     rule = pc_rule(steps=1, state_lr=state_lr, fpa=True, schedule="sequential", precisions=precisions)
     # A multiplier other than 1 checks that the gradient is taken with respect to w, not W.
-    source = spec_text(rule, graph=graph, loss=loss, param="param mup\nparam h3: mult = 2.0", width="width n = 16, base = 8")
+    param = "param mup\nparam h1: mult = 2.0"
+    source = spec_text(rule, graph=GRAPHS[graph], loss=loss, param=param, width="width n = 16, base = 8")
     trainer = build_spec(source, width=16)
     randomize(trainer.network)
     inputs, labels = batch_for(trainer)
@@ -112,9 +125,9 @@ def test_fpa_sweep_needs_unit_step(spec_text, build_spec, batch_for, randomize):
 class LiveTensorBytes(TorchDispatchMode):
     """Track the storage bytes of tensors returned by operators while the mode is active.
 
-    A tensor counts from the operator call that returns it until its Python object is freed;
-    views count their whole storage again, which overstates memory but stays the same from
-    one inference step to the next.
+    A tensor counts from the operator call that returns it until its Python object is freed.
+    Views count their whole storage again. That overstates memory, but by the same amount in
+    every inference step.
     """
 
     def __init__(self):
@@ -236,10 +249,11 @@ def random_states(rule, samples: int, seed: int = 3) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(
     "graph, loss, act",
-    [("mlp", "mse", act) for act in ACTIVATIONS] + [("mlp", "xent", "tanh"), ("residual", "mse", "tanh"), ("residual", "xent", "relu")],
+    [("mlp", "mse", act) for act in ACTIVATIONS]
+    + [("mlp", "xent", "tanh"), ("residual", "mse", "tanh"), ("residual", "xent", "relu"), ("sigmoid_readout", "xent", "tanh")],
 )
 def test_state_gradient_matches_autograd(graph, loss, act, spec_text, build_spec, batch_for, randomize):
-    source = spec_text(pc_rule(precisions=unequal_precisions(graph)), graph=graph, loss=loss, act=act)
+    source = spec_text(pc_rule(precisions=unequal_precisions(graph)), graph=GRAPHS[graph], loss=loss, act=act)
     trainer = build_spec(source)
     randomize(trainer.network)
     inputs, labels = batch_for(trainer)
@@ -341,10 +355,10 @@ def test_energy_update_scales_raw_by_precision(spec_text, build_spec, batch_for)
         assert torch.allclose(energy_gradients[name], gamma * gradient, rtol=1e-12, atol=0), name
 
 
-@pytest.mark.parametrize("graph", ["mlp", "residual"])
+@pytest.mark.parametrize("graph", sorted(GRAPHS))
 def test_energy_update_is_energy_gradient(graph, spec_text, build_spec, batch_for, randomize):
     """update = energy descends F at the final states: -dW = dF/dw with F the batch mean."""
-    source = spec_text(pc_rule(steps=5, precisions=unequal_precisions(graph), update="energy"), graph=graph)
+    source = spec_text(pc_rule(steps=5, precisions=unequal_precisions(graph), update="energy"), graph=GRAPHS[graph])
     trainer = build_spec(source)
     randomize(trainer.network)
     inputs, labels = batch_for(trainer)
