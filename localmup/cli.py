@@ -88,6 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     coord.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="device (default cpu)")
     coord.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="floating-point type")
 
+    sweep = sub.add_parser("sweep", help="learning-rate x width x seed sweep, parallel and resumable")
+    add_spec(sweep)
+    sweep.add_argument("--widths", type=_positive_int, nargs="+", default=None, help="widths n (default from the spec's sweep block)")
+    sweep.add_argument("--lr", nargs="+", default=None, metavar="LR", help="learning rates: numbers, or a range 2^[-8..6]")
+    sweep.add_argument("--seeds", type=_positive_int, default=None, help="seeds per (width, lr)")
+    sweep.add_argument("--steps", type=_positive_int, default=None, help="training steps per run")
+    sweep.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: the number of cores)")
+    sweep.add_argument("--threads", type=_positive_int, default=1, help="torch threads per worker (default 1)")
+    sweep.add_argument("--out", default=None, help="results directory (default runs/SPEC-sweep); rerun with it to resume")
+    sweep.add_argument("--plot", metavar="FILE.png", default=None, help="plot loss against learning rate, one curve per width")
+    sweep.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sweep.add_argument("--backend", choices=("local", "ray"), default="local", help="worker processes here, or a Ray cluster")
+    sweep.add_argument("--address", default=None, help="Ray cluster address (host:port), for --backend ray")
+
     graph = sub.add_parser("graph", help="print the graph IR")
     add_spec(graph)
     graph.add_argument("--format", choices=("dot", "json"), default="dot", help="output format")
@@ -104,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
             args.spec, args.width, args.widths, args.steps, args.seeds, args.lr, args.json, args.plot, args.device,
             args.dtype, args.scales,
         )
+    if args.command == "sweep":
+        return commands.sweep_command(args)
     if args.command == "graph":
         return commands.graph_command(args.spec, args.width, args.format)
     if args.command == "train":

@@ -150,6 +150,17 @@ def coord_command(spec: str, width_override: int | None, widths, steps, seeds, l
     return OK if result.passed else FAILED
 
 
+# --- sweep ---
+
+
+def sweep_command(args) -> int:
+    from . import sweepcmd
+
+    ir = load(args.spec, args.width)
+    print_warnings(ir)
+    return sweepcmd.sweep_command(args.spec, ir, args)
+
+
 # --- graph ---
 
 

@@ -33,7 +33,8 @@ class Measurements:
     """rms values: `values[(node, quantity)]` has shape (widths, seeds, steps + 1).
 
     `errors[width, seed, t]` is the rms of the output error dl/df on the training batch
-    before step t + 1, the signal that every update of step t + 1 is proportional to.
+    before step t + 1, the signal that every update of step t + 1 is proportional to, and
+    `mean_errors` the rms of its batch mean, the part that adds up coherently over samples.
     """
 
     widths: tuple[int, ...]
@@ -41,6 +42,7 @@ class Measurements:
     steps: int
     values: dict[tuple[str, str], np.ndarray]
     errors: np.ndarray
+    mean_errors: np.ndarray
     seconds: float
 
 
@@ -95,6 +97,7 @@ def measure(
             values[(node.name, quantity)] = np.zeros(shape)
 
     errors = np.zeros((len(widths), seeds, steps))
+    mean_errors = np.zeros((len(widths), seeds, steps))
     for width_index, width in enumerate(widths):
         for seed in range(seeds):
             trainer = build_trainer(module, width, lr=lr, seed=seed, device=device, dtype=dtype)
@@ -111,12 +114,14 @@ def measure(
             _record(network, probe_x, initial_pre, initial_weights, values, width_index, seed, 0)
             for step in range(1, steps + 1):
                 with torch.no_grad():
-                    errors[width_index, seed, step - 1] = _rms(loss_gradient(module.LOSS, network.output_of(x), labels))
+                    error = loss_gradient(module.LOSS, network.output_of(x), labels)
+                errors[width_index, seed, step - 1] = _rms(error)
+                mean_errors[width_index, seed, step - 1] = _rms(error.mean(dim=0))
                 trainer.step(x, labels)
                 _record(network, probe_x, initial_pre, initial_weights, values, width_index, seed, step)
             if progress is not None:
                 progress(width, seed)
-    return Measurements(widths, seeds, steps, values, errors, time.perf_counter() - started)
+    return Measurements(widths, seeds, steps, values, errors, mean_errors, time.perf_counter() - started)
 
 
 def _clone(tensor):

@@ -35,6 +35,7 @@ def fit(
     metrics_path: Path | None = None,
     progress: bool = False,
     description: str = "train",
+    diagnose: bool = True,
 ) -> dict:
     """Train for `steps` batches; return final train loss, accuracies and seconds.
 
@@ -61,9 +62,9 @@ def fit(
     extremes: dict[str, float] = {}
     spent = [0.0]  # seconds spent on diagnostics, kept out of the training time
 
-    def diagnose() -> dict:
+    def measure_diagnostics() -> dict:
         began = time.perf_counter()
-        measured = trainer.diagnostics(probe_x, probe_y) if hasattr(trainer, "diagnostics") else {}
+        measured = trainer.diagnostics(probe_x, probe_y) if diagnose and hasattr(trainer, "diagnostics") else {}
         spent[0] += time.perf_counter() - began
         for key, value in measured.items():
             extremes[key] = max(extremes.get(key, value), value)
@@ -73,7 +74,7 @@ def fit(
 
     bar = tqdm(total=steps, desc=description, disable=not progress, leave=False, dynamic_ncols=True)
     window_loss, window_steps = 0.0, 0
-    initial = diagnose()
+    initial = measure_diagnostics()
     started = time.perf_counter()
     spent[0] = 0.0
     try:
@@ -100,7 +101,7 @@ def fit(
                     "test_loss": test_loss,
                     "test_accuracy": test_accuracy,
                     "seconds": time.perf_counter() - started - spent[0],
-                    **diagnose(),
+                    **measure_diagnostics(),
                 }
                 bar.set_postfix(loss=f"{record['train_loss']:.4f}", test_acc=f"{test_accuracy:.3f}")
                 if metrics is not None:

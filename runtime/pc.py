@@ -98,10 +98,7 @@ class PredictiveCoding:
                 for name, gradient in gradients.items():
                     states[name] = states[name] - self.state_lr * gradient
             else:
-                for node in reversed(self.states_order):
-                    eps, _, derivatives = energy.errors(states)
-                    gradient = energy.state_gradients(states, eps, derivatives)[node.name]
-                    states[node.name] = states[node.name] - self.state_lr * gradient
+                energy.sequential_sweep(states, self.state_lr)
 
         eps, values, _ = energy.errors(states)
         return states, eps, values, energy.feedforward_loss
@@ -223,23 +220,75 @@ class _Energy:
                 values[node.name] = total
         return values, derivatives
 
-    def errors(self, states: dict[str, torch.Tensor]):
+    def errors(self, states: dict[str, torch.Tensor], with_predictions: bool = False):
         """Return eps_v of every dense node (the output's is -dl/dmu), the node values and
-        phi' at every state."""
-        rule = self.rule
+        phi' at every state (and the predictions mu, when asked)."""
         if self.fpa:
             mu, values, derivatives = self.frozen_mu, self.frozen_values, self.frozen_derivatives
         else:
             values, derivatives = self._values(states)
-            mu = {
-                node.name: F.linear(values[node.sources[0]], self.weights[node.name], self.biases[node.name])
-                for node in self.dense
-            }
+            mu = {node.name: self._predict(node, values) for node in self.dense}
         eps = {name: state - mu[name] for name, state in states.items()}
-        output = self.rule.network.node[rule.output]
-        out_value, out_derivative = value_and_derivative(output.activation, mu[rule.output])
-        eps[rule.output] = -loss_gradient(rule.loss, out_value, self.labels) * out_derivative
+        eps[self.rule.output] = self._output_error(mu[self.rule.output])
+        if with_predictions:
+            return eps, values, derivatives, mu
         return eps, values, derivatives
+
+    def _predict(self, node, values) -> torch.Tensor:
+        return F.linear(values[node.sources[0]], self.weights[node.name], self.biases[node.name])
+
+    def _output_error(self, prediction: torch.Tensor) -> torch.Tensor:
+        output = self.rule.network.node[self.rule.output]
+        value, derivative = value_and_derivative(output.activation, prediction)
+        return -loss_gradient(self.rule.loss, value, self.labels) * derivative
+
+    def _reach(self, name: str) -> tuple[list, list]:
+        """Return the add nodes whose value depends on `name` through adds only (in graph
+        order), and the dense nodes that read `name` directly or through those adds."""
+        adds, dense, frontier = [], [], {name}
+        for node in self.nodes:
+            if not frontier.intersection(node.sources):
+                continue
+            if node.kind == "add":
+                adds.append(node)
+                frontier.add(node.name)
+            elif node.kind == "dense":
+                dense.append(node)
+        return adds, dense
+
+    def sequential_sweep(self, states: dict[str, torch.Tensor], state_lr: float) -> None:
+        """Update every state once, from the output down, each with the errors left by the
+        updates above it. After x_v moves only eps_v and the errors of v's consumers change,
+        so the sweep costs about as much as one parallel step."""
+        rule = self.rule
+        gamma = rule.gamma
+        eps, values, derivatives, mu = self.errors(states, with_predictions=True)
+        for node in reversed(rule.states_order):
+            name = node.name
+            adds, consumers = self._reach(name)
+            back = None
+            for consumer in consumers:
+                pushed = (gamma[consumer.name] * eps[consumer.name]) @ self.weights[consumer.name]
+                back = pushed if back is None else back + pushed
+            gradient = gamma[name] * eps[name]
+            if back is not None:
+                gradient = gradient - derivatives[name] * back
+            states[name] = states[name] - state_lr * gradient
+            eps[name] = states[name] - mu[name]
+            if self.fpa:
+                continue
+            values[name], derivatives[name] = value_and_derivative(node.activation, states[name])
+            for add in adds:
+                total = values[add.sources[0]]
+                for source in add.sources[1:]:
+                    total = total + values[source]
+                values[add.name] = total
+            for consumer in consumers:
+                mu[consumer.name] = self._predict(consumer, values)
+                if consumer.name == rule.output:
+                    eps[consumer.name] = self._output_error(mu[consumer.name])
+                else:
+                    eps[consumer.name] = states[consumer.name] - mu[consumer.name]
 
     def state_gradients(self, states, eps, derivatives) -> dict[str, torch.Tensor]:
         """Return dF/dx_v = gamma_v eps_v - phi'(x_v) * (sum over consumers of gamma_c eps_c W_c)."""

@@ -56,3 +56,45 @@ def plot_coordinates(path: Path, widths, panels: list[dict], title: str) -> None
     figure.tight_layout(rect=(0, 0, 0.9, 1))
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def plot_sweep(path: Path, records: list[dict], widths, lrs, title: str) -> None:
+    """Draw final training loss against learning rate, one curve per width (mean over
+    seeds, band from the lowest to the highest seed), diverged runs as crosses at the top."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6.4, 4.2))
+    colors = plt.cm.viridis(np.linspace(0.1, 0.9, len(widths)))
+    lrs = sorted(lrs)
+    top = 0.0
+    diverged_marks = []
+    for width, color in zip(sorted(widths), colors):
+        means, lows, highs, xs, crosses = [], [], [], [], []
+        for lr in lrs:
+            runs = [r for r in records if r["width"] == width and math.isclose(r["lr"], lr, rel_tol=1e-9)]
+            losses = [r["train_loss"] for r in runs if not r["diverged"] and r["train_loss"] is not None]
+            if any(r["diverged"] for r in runs):
+                crosses.append(lr)
+            if losses and len(losses) == len(runs):
+                xs.append(lr)
+                means.append(float(np.mean(losses)))
+                lows.append(min(losses))
+                highs.append(max(losses))
+        if xs:
+            axis.plot(xs, means, "o-", color=color, ms=3, label=f"n = {width}")
+            axis.fill_between(xs, lows, highs, color=color, alpha=0.2)
+            best = int(np.argmin(means))
+            axis.plot([xs[best]], [means[best]], "*", color=color, ms=11, markeredgecolor="black")
+            top = max(top, max(highs))
+        diverged_marks.append((crosses, color))
+    for crosses, color in diverged_marks:
+        if crosses:
+            axis.plot(crosses, [top * 1.3 if top else 1.0] * len(crosses), "x", color=color, ms=6)
+    axis.set_xscale("log", base=2)
+    axis.set_yscale("log")
+    axis.set_xlabel("learning rate eta (at the base width)")
+    axis.set_ylabel("final training loss")
+    axis.set_title(title + "\n(stars: best per width; crosses: diverged)", fontsize=9)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -1,8 +1,9 @@
 """Property tests of width scaling: measured coordinate slopes against the checker.
 
 Specs are drawn at random (1 to 4 hidden layers, tanh or relu, bp, pc or tp, sgd or adam,
-a preset, and optionally one layer's learning-rate exponent shifted by 1/2 or a readout
-started at zero or at the standard scale). For every spec the checker calls stable, every
+a preset, and optionally one layer's learning-rate exponent c lowered by 1 (updates a
+factor m too large) or raised by 1/2, or a readout started at zero or at the standard
+scale). For every spec the checker calls stable, every
 measured slope must lie within the tolerance of its prediction; for every spec it calls
 unstable, the layer its first error names must grow faster than m^0.2.
 
@@ -26,7 +27,7 @@ from localmup.compiler.ir import compile_source
 
 STABILITY_CODES = ("C101", "C102", "C201", "C202", "C203")
 # Widths, seeds and steps of MATH's protocol; a small fixed batch keeps predictive coding fast.
-COORD_BLOCK = "coord {{ widths = [256, 512, 1024, 2048], steps = 2, seeds = 4, batch = 16, lr = {lr} }}"
+COORD_BLOCK = "coord {{ widths = [256, 512, 1024, 2048], steps = 3, seeds = 4, batch = 16, lr = {lr} }}"
 
 
 def build_spec(depth, act, rule, optimizer, preset, shift_layer, shift, readout):
@@ -53,8 +54,10 @@ def build_spec(depth, act, rule, optimizer, preset, shift_layer, shift, readout)
     elif readout == "standard":
         lines.append(f"param y: b = {_readout_b(preset)}")
     if optimizer == "sgd":
-        lines.append("optim sgd { lr = 0.1 }")
-        lr = "0.1"
+        # Relu features share a positive mean, so a readout step sums coherently over the
+        # width: at lr 0.1 it already overshoots the fixed batch within three steps.
+        lines.append("optim sgd { lr = 0.05 }")
+        lr = "0.05"
     else:
         # Adam moves every entry by about lr per step; with relu features (positive means)
         # lr 0.01 already overshoots on the fixed batch, so this uses mup's Adam default.
@@ -90,7 +93,7 @@ def drawn_specs(draw):
         optimizer,
         draw(st.sampled_from(presets)),
         draw(st.integers(1, depth)),
-        draw(st.sampled_from((Fraction(0), Fraction(0), Fraction(-1, 2), Fraction(1, 2)))),
+        draw(st.sampled_from((Fraction(0), Fraction(0), Fraction(-1), Fraction(1, 2)))),
         draw(st.sampled_from(("preset", "preset", "zero", "standard"))),
     )
 
@@ -105,17 +108,9 @@ def assert_scaling_matches(source: str) -> None:
         return
     first = next(d for d in report.diagnostics if d.severity == ERROR and d.code in STABILITY_CODES)
     node = first.layer.split(".")[0]
-    if first.code in ("C101", "C102"):
-        rows = [r for r in result.rows if r.node == node and r.quantity == "h" and r.step == 0]
-    elif first.code == "C203":
-        rows = [r for r in result.rows if r.node == node and r.quantity == "delta"]
-    else:
-        rows = [
-            r for r in result.rows
-            if r.node == node and r.quantity == "own" and r.kind in ("exact", "between") and r.high > 0
-        ]
-    assert rows, source
-    assert max(r.measured.slope for r in rows) > coordcheck.BLOWUP_SLOPE, source + "\n" + coordcheck.format_rows(rows)
+    slopes = [r.measured.slope for r in result.rows if r.node == node and not r.measured.zero]
+    assert slopes, source
+    assert max(slopes) > coordcheck.BLOWUP_SLOPE, source + "\n" + coordcheck.format_rows([r for r in result.rows if r.node == node])
 
 
 KNOWN = {
@@ -151,5 +146,21 @@ def test_drawn_specs_scale_as_predicted(source):
 @given(drawn_specs())
 @example(KNOWN["sp"])
 @example(KNOWN["zero_readout"])
+# Cases found by earlier runs: an input layer trained faster than its bias (a weight and a
+# bias term of different exponents), and a blow-up that shows only from step 3.
+@example(build_spec(2, "tanh", "bp", "sgd", "mup", 1, Fraction(1, 2), "preset"))
+@example(build_spec(1, "tanh", "bp", "sgd", "sp", 1, Fraction(-1, 2), "preset"))
+@example(build_spec(1, "relu", "bp", "sgd", "mup", 1, Fraction(0), "preset"))
 def test_drawn_specs_scale_as_predicted_thoroughly(source):
     assert_scaling_matches(source)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="a slow-onset instability: NTK with a muP-trained input layer blows up only through the "
+    "readout's init term (rho_init = 1/2), whose prefactor is too small to show within 3 steps at widths "
+    "up to 2048; the checker calls it unstable (C203) but the measured slopes stay below 0.2",
+)
+def test_slow_onset_instability_is_measured():
+    assert_scaling_matches(build_spec(3, "relu", "bp", "sgd", "ntk", 1, Fraction(-1, 2), "preset"))

@@ -56,6 +56,8 @@ def _predictions(ir: SpecIR, calculus: exponents.Calculus) -> list[NodePredictio
                 propagated=exps.propagated,
                 own_low_first=exps.own_low_first,
                 own_low=exps.own_low,
+                delta_low_first=exps.delta_low_first,
+                delta_low=exps.delta_low,
                 delta=Prediction.of(exps.delta, exps.bound, exps.unknown),
                 own_first=Prediction.of(exps.own_first, exps.bound_first) if dense else None,
                 own=Prediction.of(exps.own, exps.bound, exps.unknown) if dense else None,

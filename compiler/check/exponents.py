@@ -77,6 +77,8 @@ class NodeExponents:
     unknown: bool = False
     own_low_first: Exponent = NEG_INF  # the smallest finite term of dW x + db (weight or bias)
     own_low: Exponent = NEG_INF
+    delta_low_first: Exponent = NEG_INF  # the smallest finite term in the change, upstream ones included
+    delta_low: Exponent = NEG_INF
 
 
 @attrs.frozen
@@ -309,22 +311,25 @@ class _Calculator:
     def deltas(self, r: dict[str, Exponent], aligned: bool):
         """Exponents of each node's own update contribution, of the change arriving from its
         sources, and of its change since init."""
-        own, own_low, propagated, delta = {}, {}, {}, {}
+        own, own_low, propagated, delta, delta_low = {}, {}, {}, {}, {}
         for node in self.order:
             data = self.graph.nodes[node]
             sources = data["sources"]
             if data["kind"] == "input":
-                delta[node] = NEG_INF
+                delta[node] = delta_low[node] = NEG_INF
             elif data["kind"] == "add":
                 delta[node] = _max(delta[s] for s in sources)
+                delta_low[node] = _min_finite(delta_low[s] for s in sources)
             else:
                 terms = [-r[p.name] for p in self.node_params(node)]
                 own[node] = _max(terms)
                 finite = [t for t in terms if t > NEG_INF]
                 own_low[node] = min(finite) if finite else NEG_INF
-                propagated[node] = _plus(delta[sources[0]], self.gain(node, aligned))
+                gain = self.gain(node, aligned)
+                propagated[node] = _plus(delta[sources[0]], gain)
                 delta[node] = max(own[node], propagated[node])
-        return own, own_low, propagated, delta
+                delta_low[node] = _min_finite([own_low[node], own[node], _plus(delta_low[sources[0]], gain)])
+        return own, own_low, propagated, delta, delta_low
 
     def bounds(self, blown: set[str], itself: set[str]) -> dict[str, bool]:
         """Mark nodes whose prediction is only a lower bound: downstream of a blow-up in
@@ -371,8 +376,8 @@ class _Calculator:
             )
 
         aligned = ir.rule in ("bp", "pc")
-        own_first, own_low_first, propagated_first, delta_first = self.deltas(r[FIRST], aligned)
-        own, own_low, propagated, delta = self.deltas(r[LATER], aligned)
+        own_first, own_low_first, propagated_first, delta_first, delta_low_first = self.deltas(r[FIRST], aligned)
+        own, own_low, propagated, delta, delta_low = self.deltas(r[LATER], aligned)
         dense = [n for n in self.order if self.graph.nodes[n]["kind"] == "dense"]
         blown_first = {n for n in dense if own_first[n] > 0 or (init[n] > 0 and n != ir.output)}
         blown_later = blown_first | {n for n in dense if own[n] > 0}
@@ -402,6 +407,8 @@ class _Calculator:
                 unknown=unknown[node],
                 own_low_first=own_low_first.get(node, NEG_INF),
                 own_low=own_low.get(node, NEG_INF),
+                delta_low_first=delta_low_first[node],
+                delta_low=delta_low[node],
             )
 
         output = ir.output
@@ -425,6 +432,11 @@ class _Calculator:
             inference_curvature=self.inference_curvature(),
             unreached=tuple(n for n in self.order if n in unreached),
         )
+
+
+def _min_finite(values) -> Exponent:
+    finite = [v for v in values if v > NEG_INF]
+    return min(finite) if finite else NEG_INF
 
 
 def _min_r(r: dict[str, Exponent], parameters: list[Parameter]) -> Exponent:

@@ -60,6 +60,8 @@ class NodePredictions:
     propagated: Any = -math.inf
     own_low_first: Any = -math.inf
     own_low: Any = -math.inf
+    delta_low_first: Any = -math.inf
+    delta_low: Any = -math.inf
 
     def to_json(self) -> dict:
         result = {

@@ -1,0 +1,241 @@
+"""`localmup sweep`: learning-rate x width x seed grids, parallel and resumable.
+
+The spec is compiled once (the generated trainer takes the width as an argument), every
+run's result is appended to DIR/results.jsonl as it finishes, and the summary (best
+learning rate per width, its drift with width, divergence boundaries) is printed and
+written to DIR/summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .compiler import codegen
+from .compiler.errors import SpecError
+from .compiler.ir import SpecIR
+from .runtime import sweep
+from .runtime.errors import ConfigurationError
+
+_RANGE = re.compile(r"^\s*2\s*\^\s*\[\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*\]\s*$")
+
+
+def parse_learning_rates(texts: list[str]) -> tuple[float, ...]:
+    """Parse `--lr` values: numbers, comma lists, or a range `2^[-8..6]` (both ends included)."""
+    values: list[float] = []
+    for text in texts:
+        match = _RANGE.match(text)
+        if match:
+            low, high = int(match.group(1)), int(match.group(2))
+            if low > high:
+                raise ConfigurationError(f"empty learning-rate range {text!r}: the first exponent must not exceed the last")
+            values.extend(2.0**k for k in range(low, high + 1))
+            continue
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                value = float(part)
+            except ValueError:
+                raise ConfigurationError(f"invalid learning rate {part!r}; write numbers such as 0.1 or a range 2^[-8..6]") from None
+            if not value > 0 or not math.isfinite(value):
+                raise ConfigurationError(f"learning rates must be positive, got {part}")
+            values.append(value)
+    return tuple(sorted(set(values)))
+
+
+def _check_widths(ir: SpecIR, widths) -> None:
+    problems = []
+    for width in widths:
+        try:
+            ir.with_width(width)
+        except SpecError as error:
+            problems.extend(error.diagnostics)
+    if problems:
+        raise SpecError(problems, ir.path, ir.source)
+
+
+def _stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_sweep(
+    ir: SpecIR,
+    *,
+    widths=None,
+    lrs=None,
+    seeds=None,
+    steps=None,
+    workers=None,
+    threads=1,
+    out: Path,
+    backend: str = "local",
+    address: str | None = None,
+    progress=None,
+) -> dict:
+    """Run (or resume) a sweep and return its summary; results go to out/results.jsonl."""
+    settings = ir.sweep
+    widths = tuple(sorted(widths or settings["widths"]))
+    lrs = tuple(sorted(lrs or settings["lr"]))
+    seeds = seeds or settings["seeds"]
+    steps = steps or settings["steps"]
+    workers = workers or os.cpu_count() or 1
+    _check_widths(ir, widths)
+
+    config = sweep.SweepConfig(
+        spec=ir.name,
+        source=codegen.generate(ir),
+        steps=steps,
+        batch=ir.train["batch"],
+        data_seed=ir.train["seed"],
+        dtype=ir.train["dtype"],
+        threads=threads,
+    )
+    results = sweep.ResultFile(out / "results.jsonl")
+    tasks = sweep.grid(widths, lrs, seeds)
+    done_before = results.records(config.key)
+    todo = sweep.pending(tasks, done_before)
+    finished = [len(tasks) - len(todo)]
+    started = time.perf_counter()
+
+    def on_record(record: dict) -> None:
+        results.append(record)
+        finished[0] += 1
+        if progress is not None:
+            progress(finished[0], len(tasks), record)
+
+    previous_handler = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        if backend == "ray":
+            sweep.run_ray(config, todo, address, on_record)
+        else:
+            sweep.run_local(config, todo, workers, on_record)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        results.close()
+
+    records = sweep.ResultFile(out / "results.jsonl").records(config.key)
+    summary = sweep.summarize(records, widths, lrs, seeds)
+    summary.update(
+        spec=ir.name,
+        rule=ir.rule,
+        optimizer=ir.optimizer,
+        config=config.key,
+        steps=steps,
+        seeds=seeds,
+        lrs=list(lrs),
+        runs=len(tasks),
+        resumed=len(tasks) - len(todo),
+        workers=workers if backend == "local" else None,
+        backend=backend,
+        seconds=time.perf_counter() - started,
+    )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    lines = [
+        f"{summary['spec']}: {summary['runs']} runs ({summary['resumed']} already in the result file), "
+        f"{summary['steps']} steps, {summary['seeds']} seeds, {summary['seconds']:.1f} s",
+        "",
+    ]
+    header = ["width", "best lr", "loss at best", "best lr per seed", "largest stable lr", "smallest diverging lr"]
+    rows = []
+    for entry in summary["widths"]:
+        rows.append(
+            [
+                str(entry["width"]),
+                _lr(entry["best_lr"]),
+                "-" if entry["best_loss"] is None else f"{entry['best_loss']:.4g}",
+                " ".join(_lr(v) for v in entry["seed_best_lr"]) or "-",
+                _lr(entry["largest_stable_lr"]),
+                _lr(entry["smallest_diverging_lr"]),
+            ]
+        )
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    drift = summary["drift"]
+    lines.append("")
+    if drift is None:
+        lines.append("drift: not enough widths with a finite best learning rate")
+    else:
+        slope, (low, high) = _clean(drift["slope"]), (_clean(v) for v in drift["interval"])
+        lines.append(
+            f"drift of log2(best lr) against log2(width): slope {slope:+.3f} "
+            f"(90% interval {low:+.3f} to {high:+.3f}); over the {drift['width_ratio']:g}x width range that is "
+            f"{_clean(drift['fitted_steps']):+.2f} grid steps fitted, {_clean(drift['endpoint_steps']):+.0f} between the end widths"
+        )
+    if not summary["complete"]:
+        lines.append("incomplete: some runs are missing; rerun the same command to finish them")
+    return "\n".join(lines)
+
+
+def _clean(value: float) -> float:
+    """Return 0.0 for values that would print as -0.000."""
+    return 0.0 if abs(value) < 5e-7 else value
+
+
+def _lr(value) -> str:
+    if value is None:
+        return "-"
+    exponent = math.log2(value)
+    if abs(exponent - round(exponent)) < 1e-9:
+        return f"2^{int(round(exponent))}"
+    return f"{value:g}"
+
+
+def sweep_command(spec_path: str, ir: SpecIR, args) -> int:
+    lrs = parse_learning_rates(args.lr) if args.lr else None
+    out = Path(args.out) if args.out else Path("runs") / f"{ir.name}-sweep"
+    if args.backend == "ray" and args.workers:
+        raise ConfigurationError("--workers applies to the local backend; Ray places runs on the cluster's CPUs")
+
+    def progress(done: int, total: int, record: dict) -> None:
+        if sys.stderr.isatty():
+            state = "diverged" if record["diverged"] else f"loss {record['train_loss']:.4g}"
+            print(f"\r  {done}/{total} runs; last: n={record['width']} lr={record['lr']:g} seed {record['seed']}: {state}    ",
+                  end="", file=sys.stderr, flush=True)
+
+    try:
+        summary = run_sweep(
+            ir,
+            widths=args.widths,
+            lrs=lrs,
+            seeds=args.seeds,
+            steps=args.steps,
+            workers=args.workers,
+            threads=args.threads,
+            out=out,
+            backend=args.backend,
+            address=args.address,
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        print(f"interrupted; finished runs are in {out / 'results.jsonl'}; rerun the same command to resume", file=sys.stderr)
+        return 130
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_summary(summary))
+        print(f"results in {out}")
+    if args.plot:
+        from .runtime.plots import plot_sweep
+
+        records = sweep.ResultFile(out / "results.jsonl").records(summary["config"])
+        plot_sweep(Path(args.plot), records, [w["width"] for w in summary["widths"]], summary["lrs"], f"{ir.name} learning-rate sweep")
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+

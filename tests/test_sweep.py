@@ -1,0 +1,282 @@
+"""Learning-rate sweeps: grids, the result file, resuming, interruption and the summary."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from localmup.cli import main
+from localmup.compiler.ir import compile_source
+from localmup.runtime import sweep
+from localmup.runtime.errors import ConfigurationError
+from localmup.sweepcmd import parse_learning_rates, run_sweep
+
+SPEC = """
+spec sweeptest
+width n = 32, base = 32
+graph {
+  x = input(64)
+  h1 = dense(x, n, act = tanh)
+  y = dense(h1, 10)
+  output y, loss = mse
+}
+rule bp
+param mup
+optim sgd { lr = 0.5 }
+train { data = digits, batch = 32, seed = 0 }
+sweep { widths = [32, 64], lr = 2^[-2..-1], seeds = 2, steps = 5 }
+"""
+
+
+def record(width, lr, seed, loss, diverged=False):
+    return {"config": "k", "width": width, "lr": lr, "seed": seed, "train_loss": None if diverged else loss, "diverged": diverged}
+
+
+# --- learning-rate grids ---
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        (["2^[-2..1]"], (0.25, 0.5, 1.0, 2.0)),
+        (["0.1,0.2"], (0.1, 0.2)),
+        (["0.2", "0.1", "0.2"], (0.1, 0.2)),
+        (["2^[0..0]"], (1.0,)),
+    ],
+)
+def test_learning_rate_parsing(texts, expected):
+    assert parse_learning_rates(texts) == expected
+
+
+@pytest.mark.parametrize("text", ["2^[3..1]", "abc", "-0.1", "0"])
+def test_learning_rate_parsing_rejects(text):
+    with pytest.raises(ConfigurationError):
+        parse_learning_rates([text])
+
+
+def test_grid_starts_with_widest_runs():
+    tasks = sweep.grid([64, 1024, 256], [0.1, 0.2], 2)
+
+    assert len(tasks) == 12
+    assert tasks[0].width == 1024
+    assert tasks[-1].width == 64
+
+
+# --- summary ---
+
+
+def test_summary_finds_best_lr_and_zero_drift():
+    records = [record(w, lr, s, abs(math.log2(lr) + 1) + 0.01 * s) for w in (64, 1024) for lr in (0.25, 0.5, 1.0) for s in range(2)]
+
+    summary = sweep.summarize(records, [64, 1024], [0.25, 0.5, 1.0], 2)
+
+    assert [entry["best_lr"] for entry in summary["widths"]] == [0.5, 0.5]
+    assert summary["drift"]["slope"] == pytest.approx(0, abs=1e-12)
+    assert summary["drift"]["endpoint_steps"] == 0
+
+
+def test_summary_measures_drift_in_grid_steps():
+    # The best lr halves for every 4x of width: two grid steps over 16x.
+    best = {64: 1.0, 256: 0.5, 1024: 0.25}
+    records = [record(w, lr, s, abs(math.log2(lr / best[w])) + 0.1) for w in best for lr in (0.25, 0.5, 1.0) for s in range(2)]
+
+    summary = sweep.summarize(records, list(best), [0.25, 0.5, 1.0], 2)
+
+    assert summary["drift"]["slope"] == pytest.approx(-0.5)
+    assert summary["drift"]["endpoint_steps"] == pytest.approx(-2)
+    assert summary["drift"]["fitted_steps"] == pytest.approx(-2)
+
+
+def test_summary_excludes_diverged_lrs_and_reports_boundary():
+    records = [record(64, 0.25, s, 0.3) for s in range(2)] + [record(64, 0.5, s, 0.1, diverged=(s == 1)) for s in range(2)]
+
+    (entry,) = sweep.summarize(records, [64], [0.25, 0.5], 2)["widths"]
+
+    assert entry["best_lr"] == 0.25
+    assert entry["smallest_diverging_lr"] == 0.5
+    assert entry["largest_stable_lr"] == 0.25
+
+
+# --- the result file ---
+
+
+def test_result_file_cuts_partial_last_line(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"config": "k", "width": 1}\n{"config": "k", "wid')
+
+    results = sweep.ResultFile(path)
+    results.close()
+
+    assert path.read_text() == '{"config": "k", "width": 1}\n'
+
+
+def test_result_file_filters_by_config(tmp_path):
+    results = sweep.ResultFile(tmp_path / "results.jsonl")
+    results.append({"config": "a", "width": 1})
+    results.append({"config": "b", "width": 2})
+    results.close()
+
+    assert [r["width"] for r in results.records("b")] == [2]
+
+
+def test_pending_skips_finished_runs():
+    tasks = sweep.grid([32], [0.25, 0.5], 1)
+    done = [{"width": 32, "lr": 0.25, "seed": 0}]
+
+    assert sweep.pending(tasks, done) == [sweep.Task(32, 0.5, 0)]
+
+
+# --- running ---
+
+
+def lines_of(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def identities(path: Path) -> list[tuple]:
+    return sorted((r["width"], r["lr"], r["seed"]) for r in lines_of(path))
+
+
+def test_sweep_writes_one_line_per_run_and_resumes(tmp_path):
+    ir = compile_source(SPEC, "sweeptest.lmu")
+
+    first = run_sweep(ir, out=tmp_path, workers=2)
+    second = run_sweep(ir, out=tmp_path, workers=2)
+
+    assert first["runs"] == 8
+    assert first["resumed"] == 0
+    assert second["resumed"] == 8
+    assert len(identities(tmp_path / "results.jsonl")) == 8
+    assert len(set(identities(tmp_path / "results.jsonl"))) == 8
+
+
+def test_sweep_records_have_result_fields(tmp_path):
+    ir = compile_source(SPEC, "sweeptest.lmu")
+
+    run_sweep(ir, out=tmp_path, workers=1, widths=(32,), lrs=(0.5,), seeds=1)
+    (line,) = lines_of(tmp_path / "results.jsonl")
+
+    assert {"width", "lr", "seed", "train_loss", "test_accuracy", "diverged", "seconds"} <= set(line)
+    assert line["diverged"] is False
+    assert line["train_loss"] > 0
+
+
+def test_sweep_marks_divergence(tmp_path):
+    ir = compile_source(SPEC, "sweeptest.lmu")
+
+    run_sweep(ir, out=tmp_path, workers=1, widths=(32,), lrs=(1e6,), seeds=1)
+    (line,) = lines_of(tmp_path / "results.jsonl")
+
+    assert line["diverged"] is True
+    assert line["reason"]
+
+
+def test_sweep_command_prints_summary_and_plot(tmp_path, capsys):
+    spec = tmp_path / "sweeptest.lmu"
+    spec.write_text(SPEC)
+    plot = tmp_path / "sweep.png"
+
+    status = main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--workers", "2", "--plot", str(plot)])
+    output = capsys.readouterr().out
+
+    assert status == 0
+    assert "drift of log2(best lr)" in output
+    assert plot.stat().st_size > 10_000
+
+
+def start_sweep(spec: Path, out: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "localmup.cli", "sweep", str(spec), "--out", str(out), *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def wait_for_lines(path: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"sweep ended early: {process.stderr.read().decode()}")
+        time.sleep(0.2)
+    raise AssertionError(f"{path} did not reach {count} lines")
+
+
+LONGER = SPEC.replace("steps = 5", "steps = 150").replace("seeds = 2", "seeds = 3")
+
+
+@pytest.mark.parametrize("how", ["kill", "interrupt"])
+def test_interrupted_sweep_resumes_to_one_line_per_run(tmp_path, how):
+    spec = tmp_path / "sweeptest.lmu"
+    spec.write_text(LONGER)
+    out = tmp_path / "out"
+    results = out / "results.jsonl"
+
+    process = start_sweep(spec, out, "--workers", "2")
+    try:
+        wait_for_lines(results, 2, process)
+        if how == "kill":
+            os.kill(process.pid, signal.SIGKILL)
+        else:
+            os.killpg(process.pid, signal.SIGINT)
+        status = process.wait(timeout=60)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    interrupted = identities(results)
+
+    assert status == (-signal.SIGKILL if how == "kill" else 130)
+    assert results.read_text().endswith("\n")
+    assert 2 <= len(interrupted) < 12
+    assert len(set(interrupted)) == len(interrupted)
+
+    finished = subprocess.run([sys.executable, "-m", "localmup.cli", "sweep", str(spec), "--out", str(out), "--workers", "2"], capture_output=True, text=True, timeout=300)
+
+    assert finished.returncode == 0, finished.stderr
+    assert len(identities(results)) == 12
+    assert len(set(identities(results))) == 12
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ray_backend_writes_the_same_result_file(tmp_path):
+    pytest.importorskip("ray")
+    ray_command = Path(sys.executable).parent / "ray"
+    port = free_port()
+    environment = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    start = subprocess.run(
+        [str(ray_command), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+         "--include-dashboard=false", "--disable-usage-stats"],
+        capture_output=True, text=True, env=environment, timeout=180,
+    )
+    assert start.returncode == 0, start.stderr
+    try:
+        spec = tmp_path / "sweeptest.lmu"
+        spec.write_text(SPEC)
+        local_out, ray_out = tmp_path / "local", tmp_path / "ray"
+
+        assert main(["sweep", str(spec), "--out", str(local_out), "--workers", "2"]) == 0
+        assert main(["sweep", str(spec), "--out", str(ray_out), "--backend", "ray", "--address", f"127.0.0.1:{port}"]) == 0
+        assert main(["sweep", str(spec), "--out", str(ray_out), "--backend", "ray", "--address", f"127.0.0.1:{port}"]) == 0
+    finally:
+        subprocess.run([str(ray_command), "stop", "--force"], capture_output=True, env=environment, timeout=120)
+
+    local = {(r["width"], r["lr"], r["seed"]): r["train_loss"] for r in lines_of(local_out / "results.jsonl")}
+    remote = {(r["width"], r["lr"], r["seed"]): r["train_loss"] for r in lines_of(ray_out / "results.jsonl")}
+    assert len(lines_of(ray_out / "results.jsonl")) == 8
+    assert remote.keys() == local.keys()
+    assert all(remote[key] == pytest.approx(local[key], rel=1e-5) for key in local)
