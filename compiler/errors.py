@@ -50,6 +50,10 @@ class Diagnostic:
         return "\n".join(lines)
 
 
+# Excerpts of longer lines show this many characters on each side of the caret.
+EXCERPT_CONTEXT = 60
+
+
 def _source_excerpt(source: str, span: Span) -> list[str]:
     source_lines = source.splitlines()
     if not 1 <= span.line <= len(source_lines):
@@ -59,8 +63,20 @@ def _source_excerpt(source: str, span: Span) -> list[str]:
         width = span.end_column - span.column
     else:
         width = 1
-    width = max(1, min(width, len(text) - span.column + 1))
-    return ["    " + text, "    " + " " * (span.column - 1) + "^" * width]
+    width = max(1, min(width, len(text) - span.column + 1, 2 * EXCERPT_CONTEXT))
+    column = span.column
+    if len(text) > 2 * EXCERPT_CONTEXT + 20:
+        start = max(0, column - 1 - EXCERPT_CONTEXT)
+        end = min(len(text), column - 1 + width + EXCERPT_CONTEXT)
+        prefix = "..." if start > 0 else ""
+        suffix = "..." if end < len(text) else ""
+        text = prefix + text[start:end] + suffix
+        column = column - start + len(prefix)
+    return ["    " + text, "    " + " " * (column - 1) + "^" * width]
+
+
+# A spec with more errors than this reports the first ones and a count of the rest.
+MAX_REPORTED = 50
 
 
 class SpecError(Exception):
@@ -70,10 +86,18 @@ class SpecError(Exception):
         self.diagnostics = tuple(diagnostics)
         self.path = path
         self.source = source
-        super().__init__(self.format())
+        super().__init__(path)
+
+    def __str__(self) -> str:
+        return self.format()
 
     def format(self) -> str:
-        return "\n".join(d.format(self.path, self.source) for d in self.diagnostics)
+        """Render the first MAX_REPORTED diagnostics, and a count of any others."""
+        shown = [d.format(self.path, self.source) for d in self.diagnostics[:MAX_REPORTED]]
+        hidden = len(self.diagnostics) - MAX_REPORTED
+        if hidden > 0:
+            shown.append(f"{self.path}: {hidden} more errors not shown")
+        return "\n".join(shown)
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -23,7 +23,7 @@ UNEXPECTED_TOKEN = "E002"
 UNEXPECTED_END = "E003"
 RESERVED_WORD = "E203"  # the same code as the IR's check of binding names
 
-# How terminals are named in "expected ..." lists.
+# Names of terminals in "expected ..." lists.
 _TERMINAL_WORDS = {
     "INT": "an integer",
     "DECIMAL": "a number",
@@ -107,7 +107,7 @@ def _accepted_terminals(error: lark.exceptions.UnexpectedInput) -> set[str]:
     """Return the terminals that the parser would really accept at the error.
 
     LALR merges states, so the `expected` set of a Lark error can list tokens that are not
-    valid here; replaying the parser on each candidate token gives the exact set.
+    valid here. Replaying the parser on each candidate token gives the exact set.
     """
     interactive = getattr(error, "interactive_parser", None)
     if interactive is not None:

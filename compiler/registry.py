@@ -29,7 +29,7 @@ ROLES = ("input", "hidden", "output", "bias", "scalar")
 STATEMENT_KEYWORDS = ("spec", "width", "graph", "rule", "param", "inverse", "optim", "train", "sweep", "coord", "output")
 RESERVED_WORDS = STATEMENT_KEYWORDS + ("n", "inf", "true", "false")
 
-# Statements that may appear at most once (param and inverse repeat).
+# Statements that the IR builder accepts at most once (param and inverse may repeat).
 SINGLE_STATEMENTS = ("spec", "width", "graph", "rule", "optim", "train", "sweep", "coord")
 REQUIRED_STATEMENTS = ("spec", "width", "graph", "rule", "optim")
 

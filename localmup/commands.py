@@ -197,7 +197,12 @@ def graph_dot(ir: SpecIR) -> str:
         label = f"{name}\\n{data['kind']}({data['dim']})"
         if data["kind"] == "dense":
             label += f"\\n{data['activation']}, {data['role']}"
-        shape = ", shape=ellipse" if data["kind"] == "input" else (", peripheries=2" if name == ir.output else "")
+        if data["kind"] == "input":
+            shape = ", shape=ellipse"
+        elif name == ir.output:
+            shape = ", peripheries=2"
+        else:
+            shape = ""
         lines.append(f'  "{name}" [label="{label}"{shape}];')
     for source, target in sorted(ir.graph.edges, key=lambda edge: (ir.graph.nodes[edge[1]]["line"], edge[0])):
         lines.append(f'  "{source}" -> "{target}";')

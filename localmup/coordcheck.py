@@ -10,9 +10,9 @@ Every measured row (a tensor at a step) gets a predicted range of slopes [low, h
   error still shrinks with width where the output starts small but nonzero (f_0 ~ m^-1/2 in
   muP adds |f_0|^2 to |y|^2). The measured slopes of the error (the "error drift", about
   -0.1 over widths 256 to 2048 with 10 outputs, down to -0.3 with relu features) are added
-  to the predicted slopes of changes: both the rms of the per-sample error and the rms of
-  its batch mean, which sums coherently where features share a mean (relu), so a change
-  made of both parts drifts by an amount between the two.
+  to the predicted slopes of changes. Two slopes are measured: of the rms of the
+  per-sample error, and of the rms of its batch mean, which sums coherently where features
+  share a mean (relu). A change made of both parts drifts by an amount between the two.
 
 A row passes when its slope lies in [low - tolerance, high + tolerance] (0.10; 0.15 for the
 output and where two terms cross over), when a predicted exact zero is zero to machine
@@ -47,8 +47,8 @@ LABELS = {"h": "h", "delta": "dh", "own": "dWx"}
 class Row:
     """One measured tensor at one step, with its prediction and verdict.
 
-    `low` and `high` are the predicted exponents (equal for a single term) and `drift` the
-    measured error drift added to them; `kind` is exact, between, zero, grows or unknown.
+    `low` and `high` are the predicted exponents (equal for a single term), and `drift` is
+    the measured error drift added to them. `kind` is exact, between, zero, grows or unknown.
     """
 
     node: str
@@ -122,8 +122,8 @@ def predicted(report: CheckReport, node: str, quantity: str, step: int) -> Expec
     if chosen.kind != "exact" or prediction.own is None:
         return Expectation(chosen.exponent, chosen.exponent, chosen.kind, crossover, True)
     # The row is a sum of terms: the weight's and the bias's update (dW x + db), and for dh
-    # also the changes arriving from upstream (with their own mixes of terms); its slope
-    # lies between the smallest and the largest of their exponents.
+    # also the changes arriving from upstream. Its slope lies between the smallest and the
+    # largest of their exponents.
     terms = [(prediction.own_first if step == 1 else prediction.own).exponent]
     terms.append(prediction.own_low_first if step == 1 else prediction.own_low)
     if quantity == "delta":

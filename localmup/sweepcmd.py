@@ -1,7 +1,7 @@
 """`localmup sweep`: learning-rate x width x seed grids, parallel and resumable.
 
-The spec is compiled once (the generated trainer takes the width as an argument), every
-run's result is appended to DIR/results.jsonl as it finishes, and the summary (best
+The spec is compiled once, because the generated trainer takes the width as an argument.
+Every run's result is appended to DIR/results.jsonl as it finishes. The summary (best
 learning rate per width, its drift with width, divergence boundaries) is printed and
 written to DIR/summary.json.
 """

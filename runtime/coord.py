@@ -33,8 +33,8 @@ class Measurements:
     """rms values: `values[(node, quantity)]` has shape (widths, seeds, steps + 1).
 
     `errors[width, seed, t]` is the rms of the output error dl/df on the training batch
-    before step t + 1, the signal that every update of step t + 1 is proportional to, and
-    `mean_errors` the rms of its batch mean, the part that adds up coherently over samples.
+    before step t + 1: every update of step t + 1 is proportional to it. `mean_errors` is the
+    rms of its batch mean, the part that adds up coherently over samples.
     """
 
     widths: tuple[int, ...]
@@ -173,7 +173,7 @@ def applied_scales(module: ModuleType, width: int, *, lr: float | None = None, s
     """Return what a generated network really applies at `width`, per parameter.
 
     For each parameter: the std of its initial entries (0 for zero init), its multiplier and
-    the learning rate of its optimizer group, read back from the built trainer rather than
+    the learning rate of its optimizer group. They are read back from the built trainer, not
     from the constants, so that a generator that drops a scale is caught.
     """
     trainer = build_trainer(module, width, lr=lr, seed=seed)

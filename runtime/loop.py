@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 def first_nonfinite(named_tensors) -> str:
-    """Return the name of the first tensor that holds a NaN or infinity, or "none found"."""
+    """Return the name of the first tensor that contains a NaN or infinity, or "none found"."""
     for name, tensor in named_tensors:
         if tensor is not None and not torch.isfinite(tensor).all():
             return name
@@ -42,8 +42,8 @@ def fit(
     Metrics go to `metrics_path` as JSON lines, one per evaluation (the file is started
     anew), flushed as written so that a crash loses nothing already measured. Rule-specific
     measurements (`trainer.diagnostics`, such as the inference curvature of predictive
-    coding) are taken before the first step and at every evaluation; their maxima are in the
-    result. A non-finite loss raises NonFiniteError naming the step and the first
+    coding) are taken before the first step and at every evaluation, and the result reports
+    their maxima. A non-finite loss raises NonFiniteError naming the step and the first
     non-finite tensor.
     """
     device = trainer.device

@@ -1,9 +1,9 @@
 """Predictive coding: iterative inference on an energy, then local weight updates.
 
-Every dense node v except the output has a state x_v (a pre-activation); the input is
-clamped to the data and the output to the target. With mu_v = W_v value(source) + b_v the
-prediction of v from its source's value (phi of a state, the input, or a sum of those),
-the errors and the energy are
+Every dense node v except the output has a state x_v, a pre-activation. The input is
+clamped to the data and the output to the target. Let mu_v = W_v value(source) + b_v be the
+prediction of v from its source's value (phi of a state, the input, or a sum of those).
+The errors and the energy are
 
     eps_v = x_v - mu_v,   eps_out = -dl/dmu_out,   F = sum_v gamma_v / 2 |eps_v|^2 + gamma_out l(mu_out)
 

@@ -3,9 +3,9 @@
 A sweep trains one run per (width, learning rate, seed). Each finished run becomes one JSON
 line in the result file, written by the coordinating process alone with a single
 `os.write` on a file opened for appending, then fsync-ed: a kill leaves whole lines only.
-Every line carries the sweep's `config` key (a hash of the trainer source and the run
-settings); rerunning the same sweep skips the runs whose lines are already there, and a
-trailing line without its newline (a crash inside the write) is cut off before resuming.
+Every line carries the sweep's `config` key, a hash of the trainer source and the run
+settings. Rerunning the same sweep skips the runs whose lines are already there. A trailing
+line without its newline, left by a crash inside the write, is cut off before resuming.
 
 Runs execute in worker processes (a spawn-started process pool, one torch thread per worker
 by default) or on a Ray cluster; both return records to the coordinating process.
@@ -140,7 +140,7 @@ def _initialize_worker(threads: int) -> None:
 
     import torch
 
-    # Ctrl-C reaches the whole process group; the coordinating process alone handles it and
+    # Ctrl-C reaches the whole process group. The coordinating process alone handles it and
     # stops the workers, so that no worker dies in the middle of reporting a result.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
@@ -215,7 +215,7 @@ def run_local(
     """Run tasks in `workers` spawned processes; call `on_record` in this process per result.
 
     On KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it by the caller) queued tasks are
-    cancelled and the workers stopped; records already passed to `on_record` stay written.
+    cancelled and the workers stopped. Records already passed to `on_record` stay written.
     """
     import multiprocessing
 

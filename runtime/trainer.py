@@ -1,7 +1,7 @@
 """Build a trainer from a generated module and run it on its data.
 
 A generated module (see `localmup compile`) defines the network, the parameterization
-constants, `parameter_groups` and the rule and optimizer settings; `build_trainer` turns it
+constants, `parameter_groups` and the rule and optimizer settings. `build_trainer` turns it
 into a `Trainer` at a given width, and `run` trains it with `loop.fit` and writes results.
 """
 

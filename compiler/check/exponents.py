@@ -15,8 +15,7 @@ tau - h (tp, sent down through the feedback weights). Step 1 is computed with th
 at init, steps >= 2 with their updated scales, which differ when the readout starts small.
 
 For each node the calculus propagates the init scale forward, the driving errors backward,
-and the feature changes dh forward again; see MATH.md sections 2 to 4 in the project's
-shared notes for the derivations these rules implement.
+and the feature changes dh forward again. docs/theory.md states the rules and their sources.
 """
 
 from __future__ import annotations
@@ -54,9 +53,9 @@ class ParamExponents:
 class NodeExponents:
     """Predicted exponents at one node; `*_first` hold step 1, the others steps >= 2.
 
-    `init` is the pre-activation (dense) or value (add, input) at init; `delta` the change
-    of that tensor since init, the larger of `own`, the node's own update contribution
-    dW x + db, and `propagated`, the change arriving from its sources. Where `bound` is
+    `init` is the pre-activation (dense) or value (add, input) at init, and `delta` the
+    change of that tensor since init. The change is the larger of `own`, the node's own
+    update contribution dW x + db, and `propagated`, the change arriving from its sources. Where `bound` is
     true, a blow-up upstream makes the prediction a lower bound only; where `unknown` is
     true, a blow-up elsewhere at step 1 changes the backward signal of later steps in a way
     the calculus does not follow.

@@ -24,8 +24,8 @@ Exponent = Fraction | float  # float only for +-inf
 class Parameter:
     """One trainable tensor with its role, exponents and constants at the base width.
 
-    `a`, `b`, `c` are the exponents the statements set; `a_eff`, `b_eff`, `c_eff` add the
-    scalings of `mult`, `std` and the learning rates, and are what the calculus uses.
+    `a`, `b`, `c` are the exponents the statements set. `a_eff`, `b_eff`, `c_eff` add the
+    scalings of `mult`, `std` and the learning rates, and the calculus uses them.
     """
 
     name: str  # "h1.weight", "h1.bias" or "h2.feedback"

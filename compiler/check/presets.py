@@ -1,17 +1,17 @@
 """Preset exponents (a, b, c) per parameter role, learning rule and optimizer.
 
 All tables are in the a = 0 form of the literature except where a preset is defined by its
-multipliers (ntk, mf). Backprop rows are from Tensor Programs IV/V (Yang & Hu 2021; Yang et
-al. 2022); the predictive-coding and target-propagation rows are reconstructed from the
-stability conditions (Ishikawa, Yokota & Karakida 2025 give only their limits) and are
-confirmed by `localmup coord`, not by the paper's table.
+multipliers (ntk, mf). Backprop rows are those of Yang & Hu 2021 and Yang et al. 2022. The
+predictive-coding and target-propagation rows are reconstructed from the stability
+conditions, whose limits Ishikawa, Yokota & Karakida 2025 state, and `localmup coord`
+measures them; docs/theory.md lists the rules.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction as F
 
-# (a, b, c for SGD, c for Adam) per role; biases of width-sized layers follow the input
+# (a, b, c for SGD, c for Adam) per role. Biases of width-sized layers follow the input
 # layer, and scalar-like parameters (the readout bias) keep every scale fixed.
 _ZERO = (F(0), F(0), F(0), F(0))
 
@@ -90,7 +90,7 @@ def preset_row(
     `pc_shift` is how much predictive coding raises the SGD learning-rate exponent c of
     this parameter in the `mup` and `mf` presets. A hidden error is gamma_L / gamma_l times
     the backprop signal, so c moves by p_L - p_l for the raw update and by p_L for the
-    energy update (which carries gamma_l); the readout moves by p_L for the energy update
+    energy update, which carries gamma_l. The readout moves by p_L for the energy update
     only. The caller computes the shift because it depends on the parameter's node.
     """
     if feedback:

@@ -461,7 +461,7 @@ class Rules:
 
     def adam_epsilon(self) -> list[Diagnostic]:
         """C601: Adam stays scale-invariant only while eps shrinks at least as fast as the
-        gradient entries, which scale like m^-(a + sigma); else the layer acts like SGD."""
+        gradient entries, which scale like m^-(a + sigma). Otherwise the layer acts like SGD."""
         if self.sgd:
             return []
         eps = self.ir.optim_settings["eps"]
@@ -493,7 +493,7 @@ class Rules:
     # --- C7xx: presets and scope ---
 
     def preset_notes(self) -> list[Diagnostic]:
-        """C701-C702: say when the parameterization is the default, standard parameterization."""
+        """C701-C702: note a parameterization left at the default, the standard one."""
         found = []
         statements = self.ir.param_statements
         if not any(not s.feedback for s in statements):
