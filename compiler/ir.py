@@ -29,7 +29,7 @@ from .errors import ERROR, WARNING, Diagnostic, SpecError, did_you_mean, one_of
 
 # Stable codes of spec errors (E1xx: statements and values, E2xx: graph and names).
 CODES = {
-    "E100": "spec file not found",
+    "E100": "spec file not found or unreadable",
     "E101": "`spec` must be the first statement",
     "E102": "statement repeated",
     "E103": "required statement missing",
@@ -55,6 +55,7 @@ CODES = {
     "E212": "invalid override target",
     "E213": "unknown preset",
     "E214": "setting does not apply to this rule",
+    "E215": "data does not fit the graph",
     "W201": "node does not reach the output",
     "W202": "setting has no effect",
 }
@@ -199,9 +200,13 @@ class SpecIR:
         return attrs.evolve(self, width=width)
 
 
-def build_ir(spec: ast.Spec, source: str, path: str = "<spec>") -> SpecIR:
-    """Check a syntax tree and build its IR; raise `SpecError` listing every error found."""
-    builder = _Builder(source, path)
+def build_ir(spec: ast.Spec, source: str, path: str = "<spec>", width: int | None = None) -> SpecIR:
+    """Check a syntax tree and build its IR; raise `SpecError` listing every error found.
+
+    `width` (the command line's --width) replaces the spec's default width before the sizes
+    are checked, so that `n/3` is judged at the width that will be used.
+    """
+    builder = _Builder(source, path, width)
     ir = builder.build(spec)
     errors = [d for d in builder.diagnostics if d.severity == ERROR]
     if errors or ir is None:
@@ -210,26 +215,46 @@ def build_ir(spec: ast.Spec, source: str, path: str = "<spec>") -> SpecIR:
     return ir
 
 
-def load_spec(path: str) -> SpecIR:
-    """Read, parse and check a spec file."""
+def read_source(path: str) -> str:
+    """Read a spec file as UTF-8 text (a byte-order mark is allowed); raise SpecError E100."""
+    import os
+
+    def unreadable(reason: str) -> SpecError:
+        return SpecError([Diagnostic(ERROR, "E100", f"cannot read the spec: {reason}")], path)
+
+    if os.path.isdir(path):
+        raise unreadable("it is a directory; give the path of a .lmu file")
+    if not os.path.exists(path):
+        raise unreadable("file not found")
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            return handle.read()
+    except UnicodeDecodeError as error:
+        raise unreadable(f"not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start})") from None
+    except OSError as error:
+        raise unreadable(error.strerror or str(error)) from None
+
+
+def load_spec(path: str, width: int | None = None) -> SpecIR:
+    """Read, parse and check a spec file; `width` replaces the spec's default width."""
     from .parse import parse
 
-    with open(path, encoding="utf-8") as handle:
-        source = handle.read()
-    return build_ir(parse(source, path), source, path)
+    source = read_source(path)
+    return build_ir(parse(source, path), source, path, width=width)
 
 
-def compile_source(source: str, path: str = "<spec>") -> SpecIR:
-    """Parse and check spec text."""
+def compile_source(source: str, path: str = "<spec>", width: int | None = None) -> SpecIR:
+    """Parse and check spec text; `width` replaces the spec's default width."""
     from .parse import parse
 
-    return build_ir(parse(source, path), source, path)
+    return build_ir(parse(source, path), source, path, width=width)
 
 
 class _Builder:
-    def __init__(self, source: str, path: str):
+    def __init__(self, source: str, path: str, width_override: int | None = None):
         self.source = source
         self.path = path
+        self.width_override = width_override
         self.diagnostics: list[Diagnostic] = []
 
     # --- diagnostics ---
@@ -321,6 +346,8 @@ class _Builder:
         width = self._integer(statement.default, "width n", minimum=1)
         settings = self._read_items(statement.options, registry.WIDTH_SETTINGS, "width", statement.span)
         base = settings.get("base") or 0
+        if self.width_override is not None:
+            width = self.width_override
         return width or 0, base
 
     # --- graph ---
@@ -395,7 +422,7 @@ class _Builder:
             if len(positional) != 1 or keywords:
                 self.error("E209", "`input` takes one argument, the input dimension: `input(64)`", call.span)
                 return None
-            dim = self._dimension(positional[0], width, base)
+            dim = self._dimension(positional[0], width, base, binding.name)
             if dim is not None and dim.grows:
                 self.error("E211", "the input dimension must be a fixed integer, the size of a data sample", positional[0].span)
             return None if dim is None else {"kind": "input", "dim": dim, "sources": (), "activation": "identity", "bias": False, **common}
@@ -410,7 +437,7 @@ class _Builder:
                 )
                 return None
             source = self._node_reference(positional[0])
-            dim = self._dimension(positional[1], width, base)
+            dim = self._dimension(positional[1], width, base, binding.name)
             settings = self._read_items(keywords, registry.DENSE_ARGUMENTS, "dense", call.span)
             if source is None or dim is None:
                 return None
@@ -472,7 +499,7 @@ class _Builder:
         self.error("E105", "expected a node name", value.span)
         return None
 
-    def _dimension(self, value: ast.Value, width: int, base: int) -> Dim | None:
+    def _dimension(self, value: ast.Value, width: int, base: int, node: str = "") -> Dim | None:
         if isinstance(value, ast.Number) and value.is_integer:
             size = int(value.text)
             if size <= 0:
@@ -486,9 +513,10 @@ class _Builder:
             coefficient = Fraction(value.multiple, value.divisor)
             for label, number in (("width", width), ("base", base)):
                 if number and (coefficient * number).denominator != 1:
+                    owner = f" of `{node}`" if node else ""
                     self.error(
                         "E111",
-                        f"size `n/{value.divisor}` is not an integer at {label} {number}",
+                        f"size `n/{value.divisor}`{owner} is not an integer at {label} {number}",
                         value.span,
                         fix=f"make the {label} a multiple of {value.divisor}",
                     )
@@ -547,6 +575,10 @@ class _Builder:
             if fan_in is None or fan_out is None:
                 continue
             data["role"] = _weight_role(fan_in.grows, fan_out.grows)
+            if data["role"] == "output" and graph.out_degree(name) > 0:
+                # A fixed-size layer inside the network (a bottleneck) is no readout: its
+                # fan-in grows and its output feeds further layers, like a hidden layer.
+                data["role"] = "hidden"
             data["bias_role"] = "bias" if fan_out.grows else "scalar"
 
     def _output(self, declaration: ast.OutputDecl, graph: nx.DiGraph, bindings) -> tuple[str, str]:
@@ -817,10 +849,17 @@ class _Builder:
 
     def _plain_number(self, value: ast.Value, key: str) -> Fraction | None:
         if isinstance(value, ast.Number):
-            return value.value
+            number = value.value
+            if abs(number) > _LARGEST_FLOAT:
+                self.error("E108", f"`{key}` = {value.text} is too large for a floating-point number", value.span)
+                return None
+            return number
         if isinstance(value, ast.Rational):
             if value.denominator == 0:
                 self.error("E109", f"zero denominator in `{value.numerator}/0`", value.span)
+                return None
+            if abs(value.value) > _LARGEST_FLOAT:
+                self.error("E108", f"`{key}` = {value.numerator}/{value.denominator} is too large for a floating-point number", value.span)
                 return None
             return value.value
         if isinstance(value, ast.Inf):
@@ -915,11 +954,15 @@ class _Builder:
             if argument.key not in allowed:
                 self.error("E104", f"unknown argument `{argument.key}` for `{name}`{did_you_mean(argument.key, allowed)}", argument.key_span, fix=f"`{name}` takes {one_of(allowed) if allowed else 'no arguments'}")
                 return None
-            number = self._integer(argument.value, argument.key, 1 if argument.key != "seed" else 0)
+            minimum = {"seed": 0, "classes": 2}.get(argument.key, 1)
+            number = self._integer(argument.value, argument.key, minimum)
             if number is None:
                 return None
             options.append((argument.key, number))
         return DataSource(name, options=tuple(options))
+
+
+_LARGEST_FLOAT = Fraction(10) ** 300
 
 
 def default_value(setting: registry.Setting) -> Any:

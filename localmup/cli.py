@@ -12,7 +12,9 @@ Exit statuses: 0 success, 1 failed verdict or measurement, 2 invalid spec or usa
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -38,9 +40,13 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {value}")
     return value
+
+
+# File types that matplotlib writes.
+PLOT_FORMATS = {".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec(check)
     check.add_argument("--json", action="store_true", help="print one JSON document")
 
-    compile_ = sub.add_parser("compile", help="generate a standalone PyTorch trainer")
+    compile_ = sub.add_parser("compile", help="generate a PyTorch trainer module (runs on its own where localmup is installed)")
     add_spec(compile_)
     compile_.add_argument("-o", "--output", metavar="FILE.py", default=None, help="output file (default: stdout)")
 
@@ -140,24 +146,76 @@ def run(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
+def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject option combinations that argparse cannot express (exit status 2)."""
+    if args.command in ("coord", "sweep") and args.width is not None:
+        parser.error(f"--width does not apply to {args.command}, which runs several widths; use --widths")
+    if args.command == "train" and args.steps is not None and args.epochs is not None:
+        parser.error("give --steps or --epochs, not both")
+    for name in ("output", "plot"):
+        value = getattr(args, name, None)
+        if value and not Path(value).resolve().parent.is_dir():
+            parser.error(f"cannot write {value}: directory {Path(value).parent} does not exist")
+    plot = getattr(args, "plot", None)
+    if plot and Path(plot).suffix.lower() not in PLOT_FORMATS:
+        parser.error(f"cannot write plot {plot}: use one of {', '.join(sorted(PLOT_FORMATS))}")
+    out = getattr(args, "out", None)
+    if out and Path(out).exists() and not Path(out).is_dir():
+        parser.error(f"--out {out} is a file; give a directory")
+
+
+def _json_error(error: SpecError) -> str:
+    """Return a spec error as the JSON document that `--json` promises on stdout."""
+    return json.dumps(
+        {
+            "path": error.path,
+            "valid": False,
+            "diagnostics": [
+                {
+                    "code": d.code,
+                    "severity": d.severity,
+                    "message": d.message,
+                    "line": d.span.line or None,
+                    "column": d.span.column or None,
+                    "fix": d.fix,
+                }
+                for d in error.diagnostics
+            ],
+        },
+        indent=2,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _check_arguments(parser, args)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         return run(args)
     except SpecError as error:
+        if getattr(args, "json", False):
+            print(_json_error(error))
         print(error.format(), file=sys.stderr)
         return commands.INVALID
     except ConfigurationError as error:
         print(f"error: {error}", file=sys.stderr)
         return commands.INVALID
-    except DataError as error:
+    except (DataError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return commands.RUN_FAILED
-    except RunError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except MemoryError:
+        print(f"error: out of memory; try a smaller width or batch", file=sys.stderr)
         return commands.RUN_FAILED
+    except RuntimeError as error:
+        # torch reports a failed allocation as a RuntimeError (CPU) or OutOfMemoryError (GPU).
+        if "alloc" not in str(error) and "out of memory" not in str(error):
+            raise
+        print(f"error: out of memory ({str(error).splitlines()[0]}); try a smaller width or batch", file=sys.stderr)
+        return commands.RUN_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         return commands.OK
 

@@ -7,10 +7,13 @@ run time. Errors the user can fix become messages, never tracebacks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import linecache
 import logging
+import os
 import shutil
+import signal
 import sys
 import types
 from pathlib import Path
@@ -30,10 +33,7 @@ OK, FAILED, INVALID, RUN_FAILED = 0, 1, 2, 3
 
 def load(path: str, width: int | None = None) -> SpecIR:
     """Read and check a spec file, at another width when `width` is given."""
-    if not Path(path).is_file():
-        raise SpecError([Diagnostic(ERROR, "E100", f"spec file not found: {path}")], path)
-    ir = load_spec(path)
-    return ir.with_width(width) if width else ir
+    return load_spec(path, width=width)
 
 
 def trainer_module(ir: SpecIR, source: str | None = None) -> types.ModuleType:
@@ -49,6 +49,18 @@ def trainer_module(ir: SpecIR, source: str | None = None) -> types.ModuleType:
     module.__file__ = filename
     exec(compile(source, filename, "exec"), module.__dict__)
     return module
+
+
+@contextlib.contextmanager
+def located(ir: SpecIR):
+    """Turn a ConfigurationError about a graph node into a spec error at that node's line."""
+    try:
+        yield
+    except ConfigurationError as error:
+        if error.node is None or error.node not in ir.graph:
+            raise
+        span = ir.graph.nodes[error.node]["span"]
+        raise SpecError([Diagnostic(ERROR, "E215", str(error), span)], ir.path, ir.source) from None
 
 
 def print_warnings(ir: SpecIR) -> None:
@@ -81,11 +93,16 @@ def check_command(spec: str, width: int | None, as_json: bool) -> int:
 def compile_command(spec: str, width: int | None, output: str | None) -> int:
     ir = load(spec, width)
     print_warnings(ir)
-    source = codegen.generate(ir)
     if output is None:
-        sys.stdout.write(source)
+        sys.stdout.write(codegen.generate(ir))
         return OK
-    Path(output).write_text(source, encoding="utf-8")
+    target = Path(output)
+    if not target.parent.is_dir():
+        raise ConfigurationError(f"cannot write {output}: directory {target.parent} does not exist")
+    # The trainer names a relative spec path relative to where it is written, so it runs from
+    # any directory; an absolute path stays as given.
+    spec_path = spec if os.path.isabs(spec) else os.path.relpath(os.path.abspath(spec), os.path.abspath(target.parent))
+    target.write_text(codegen.generate(ir, spec_path=spec_path), encoding="utf-8")
     print(f"wrote {output}", file=sys.stderr)
     return OK
 
@@ -106,19 +123,28 @@ def train_command(spec: str, options: runtime_trainer.RunOptions) -> int:
     (out / "trainer.py").write_text(source, encoding="utf-8")
     shutil.copyfile(spec, out / "spec.lmu")
     options = _evolve(options, out=out, width=ir.width)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        summary = runtime_trainer.run(module, options)
+        with located(ir):
+            summary = runtime_trainer.run(module, options)
     except NonFiniteError as error:
         print(f"error: training diverged: {error}; partial metrics in {out}", file=sys.stderr)
         return RUN_FAILED
     except KeyboardInterrupt:
         print(f"interrupted; metrics so far and the summary are in {out}", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(
         f"{ir.name} n={ir.width}: train loss {summary['train_loss']:.4f}, "
         f"test accuracy {summary['test_accuracy']:.4f}, {summary['train_seconds']:.1f} s training; results in {out}"
     )
     return OK
+
+
+def _interrupt(signum, frame):
+    """Turn SIGTERM into KeyboardInterrupt, so `kill` stops a run as cleanly as Ctrl-C."""
+    raise KeyboardInterrupt
 
 
 def _evolve(options: runtime_trainer.RunOptions, **changes) -> runtime_trainer.RunOptions:
@@ -140,7 +166,15 @@ def coord_command(spec: str, width_override: int | None, widths, steps, seeds, l
     if sys.stderr.isatty() and not as_json:
         def progress(width, seed):
             print(f"\r  measured n = {width}, seed {seed}   ", end="", file=sys.stderr, flush=True)
-    result = coordcheck.run_coord(ir, module, widths=widths, steps=steps, seeds=seeds, lr=lr, device=device, dtype=dtype, progress=progress)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with located(ir):
+            result = coordcheck.run_coord(ir, module, widths=widths, steps=steps, seeds=seeds, lr=lr, device=device, dtype=dtype, progress=progress)
+    except KeyboardInterrupt:
+        print("\ninterrupted; a coordinate check keeps no partial results", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if progress is not None:
         print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
     coordcheck.print_result(result, as_json, all_scales)
@@ -158,7 +192,8 @@ def sweep_command(args) -> int:
 
     ir = load(args.spec, args.width)
     print_warnings(ir)
-    return sweepcmd.sweep_command(args.spec, ir, args)
+    with located(ir):
+        return sweepcmd.sweep_command(args.spec, ir, args)
 
 
 # --- graph ---

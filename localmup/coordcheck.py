@@ -70,10 +70,10 @@ class Row:
     def to_json(self) -> dict:
         return {
             "node": self.node,
-            "tensor": self.quantity,
+            "tensor": LABELS[self.quantity],
             "step": self.step,
-            "predicted": fmt(self.high),
-            "predicted_low": fmt(self.low),
+            "predicted": None if self.kind == "unknown" else fmt(self.high),
+            "predicted_low": None if self.kind == "unknown" else fmt(self.low),
             "kind": self.kind,
             "error_drift": list(self.drift),
             "tolerance": self.tolerance,
@@ -281,6 +281,31 @@ def format_scales(rows: list[dict], everything: bool) -> str:
     return "\n".join(lines)
 
 
+def grid_warnings(widths, seeds: int, steps: int) -> list[str]:
+    """Check the measurement grid: raise for one that cannot be fitted, and return warnings
+    where it is smaller than the protocol (at least 4 widths, factor 2, spanning 8x or more;
+    at least 4 seeds; at least 3 steps)."""
+    from .runtime.errors import ConfigurationError
+
+    if len(set(widths)) != len(widths):
+        raise ConfigurationError(f"coordinate-check widths repeat: {sorted(widths)}; give each width once")
+    if len(widths) < 2:
+        raise ConfigurationError(f"a slope needs at least 2 widths, got {list(widths)}")
+    warnings = []
+    ordered = sorted(widths)
+    if len(widths) < 4 or ordered[-1] < 8 * ordered[0]:
+        warnings.append(f"widths {ordered} are fewer than 4 or span less than 8x: slopes are unreliable")
+    if any(b != 2 * a for a, b in zip(ordered, ordered[1:])):
+        warnings.append("widths are not spaced by factors of 2")
+    if ordered[0] < 256:
+        warnings.append(f"widths below 256 (here {ordered[0]}) carry visible 1/sqrt(n) corrections")
+    if seeds < 4:
+        warnings.append(f"{seeds} seed(s): the 90% intervals need at least 4")
+    if steps < 3:
+        warnings.append(f"{steps} step(s): a readout that starts small shows its regime only from step 2 on; use 3 or more")
+    return warnings
+
+
 @attrs.frozen
 class CoordResult:
     report: CheckReport
@@ -288,6 +313,7 @@ class CoordResult:
     rows: list[Row]
     settings: dict
     scales: list[dict] = attrs.Factory(list)
+    warnings: list[str] = attrs.Factory(list)
 
     @property
     def passed(self) -> bool:
@@ -313,6 +339,7 @@ class CoordResult:
             "seconds": self.measurements.seconds,
             "rows": [r.to_json() for r in self.rows],
             "scales": self.scales,
+            "warnings": self.warnings,
         }
 
 
@@ -322,6 +349,7 @@ def run_coord(ir: SpecIR, module, *, widths=None, steps=None, seeds=None, lr=Non
     widths = tuple(widths or settings["widths"])
     steps = steps or settings["steps"]
     seeds = seeds or settings["seeds"]
+    warnings = grid_warnings(widths, seeds, steps)
     lr_value = lr if lr is not None else float(settings["lr"])
     report = check(ir)
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
@@ -339,7 +367,7 @@ def run_coord(ir: SpecIR, module, *, widths=None, steps=None, seeds=None, lr=Non
     rows = judge(report, measurements)
     scales = scale_rows(report, module, widths, lr_value)
     used = {"widths": list(widths), "steps": steps, "seeds": seeds, "lr": lr_value, "batch": batch_size, "probe": int(probe.shape[0]), "dtype": dtype}
-    return CoordResult(report, measurements, rows, used, scales)
+    return CoordResult(report, measurements, rows, used, scales, warnings)
 
 
 def print_result(result: CoordResult, as_json: bool, all_scales: bool = False) -> None:
@@ -352,6 +380,8 @@ def print_result(result: CoordResult, as_json: bool, all_scales: bool = False) -
         f"{ir.name}: coordinate check over widths {s['widths']}, {s['seeds']} seeds, steps 0..{s['steps']}, "
         f"lr {s['lr']}, {s['probe']} probe samples ({result.measurements.seconds:.1f} s)"
     )
+    for warning in result.warnings:
+        print(f"warning: {warning}")
     print("slopes of log(rms) against log(n); h: pre-activation, dh: change since init, dWx: own update")
     print(format_rows(result.rows))
     print(format_scales(result.scales, all_scales))
@@ -384,6 +414,6 @@ def plot_result(result: CoordResult, path) -> None:
             expected = predicted(result.report, node, quantity, step)
             exact = expected.kind == "exact" and math.isfinite(expected.high)
             slope = float(expected.high) + sum(error_drift(result.report, measurements, step)) / 2 * expected.change if exact else None
-            series.append({"label": f"{node} {LABELS[quantity]}", "values": measurements.values[key][:, :, step], "slope": slope})
+            series.append({"label": node, "values": measurements.values[key][:, :, step], "slope": slope})
         panels.append({"title": f"t = {step}: {'h' if step == 0 else 'h_t - h_0'}", "series": series})
     plot_coordinates(path, measurements.widths, panels, f"{result.report.ir.name} coordinate check")

@@ -98,7 +98,7 @@ def run_sweep(
         dtype=ir.train["dtype"],
         threads=threads,
     )
-    results = sweep.ResultFile(out / "results.jsonl")
+    results = sweep.ResultFile(out / "results.jsonl", lock=True)
     tasks = sweep.grid(widths, lrs, seeds)
     done_before = results.records(config.key)
     todo = sweep.pending(tasks, done_before)
@@ -173,6 +173,12 @@ def format_summary(summary: dict) -> str:
             f"drift of log2(best lr) against log2(width): slope {slope:+.3f} "
             f"(90% interval {low:+.3f} to {high:+.3f}); over the {drift['width_ratio']:g}x width range that is "
             f"{_clean(drift['fitted_steps']):+.2f} grid steps fitted, {_clean(drift['endpoint_steps']):+.0f} between the end widths"
+        )
+    edges = [str(entry["width"]) for entry in summary["widths"] if entry.get("best_at_edge")]
+    if edges:
+        lines.append(
+            f"note: the best learning rate lies at the edge of the grid for width {', '.join(edges)}; "
+            "widen --lr, or the drift above is only a bound"
         )
     if not summary["complete"]:
         lines.append("incomplete: some runs are missing; rerun the same command to finish them")

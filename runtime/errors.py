@@ -18,4 +18,12 @@ class NonFiniteError(RunError):
 
 
 class ConfigurationError(Exception):
-    """The trainer and its data or options do not fit together (exit status 2)."""
+    """The trainer and its data or options do not fit together (exit status 2).
+
+    `node` names the graph node at fault, when there is one, so that the command line can
+    point at its line in the spec.
+    """
+
+    def __init__(self, message: str, node: str | None = None):
+        super().__init__(message)
+        self.node = node

@@ -36,6 +36,7 @@ def fit(
     progress: bool = False,
     description: str = "train",
     diagnose: bool = True,
+    progress_state: dict | None = None,
 ) -> dict:
     """Train for `steps` batches; return final train loss, accuracies and seconds.
 
@@ -44,7 +45,8 @@ def fit(
     measurements (`trainer.diagnostics`, such as the inference curvature of predictive
     coding) are taken before the first step and at every evaluation, and the result reports
     their maxima. A non-finite loss raises NonFiniteError naming the step and the first
-    non-finite tensor.
+    non-finite tensor. `progress_state`, when given, is kept up to date with the last
+    completed step and its loss, so that a caller can report how far an interrupted run got.
     """
     device = trainer.device
     train_x = dataset.train_x.to(device)
@@ -92,6 +94,8 @@ def fit(
             window_loss += loss
             window_steps += 1
             bar.update(1)
+            if progress_state is not None:
+                progress_state.update(steps_completed=step, last_batch_loss=loss)
 
             if step % eval_every == 0 or step == steps:
                 test_loss, test_accuracy = trainer.evaluate(test_x, test_y)

@@ -52,7 +52,7 @@ def plot_coordinates(path: Path, widths, panels: list[dict], title: str) -> None
     handles, labels = axes[0][-1].get_legend_handles_labels()
     if handles:
         figure.legend(handles, labels, fontsize=7, loc="center right")
-    figure.suptitle(title + "  (points: measured mean, bars: seed range, dashed: predicted slope)", fontsize=10)
+    figure.suptitle(title + "  (points: measured mean, bars: seed range, dashed: predicted slope with the error drift)", fontsize=10)
     figure.tight_layout(rect=(0, 0, 0.9, 1))
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -150,11 +150,28 @@ def _initialize_worker(threads: int) -> None:
 
 
 class ResultFile:
-    """The JSON-lines result file of a sweep: repaired on open, appended one line per run."""
+    """The JSON-lines result file of a sweep: repaired on open, appended one line per run.
 
-    def __init__(self, path: Path):
+    With `lock=True` the file is also locked (fcntl.flock on a `.lock` file beside it), so a
+    second sweep writing into the same directory stops with an error instead of running
+    every run twice.
+    """
+
+    def __init__(self, path: Path, lock: bool = False):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = None
+        if lock:
+            import fcntl
+
+            self._lock_fd = os.open(path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self._lock_fd)
+                from .errors import ConfigurationError
+
+                raise ConfigurationError(f"another sweep is writing to {path.parent}; wait for it or use another --out") from None
         self._repair()
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
@@ -195,6 +212,9 @@ class ResultFile:
 
     def close(self) -> None:
         os.close(self._fd)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the lock
+            self._lock_fd = None
 
 
 def pending(tasks: list[Task], records: list[dict]) -> list[Task]:
@@ -330,9 +350,10 @@ def summarize(records: list[dict], widths, lrs, seeds: int, *, resamples: int = 
                 best_lr=lrs[best],
                 best_loss=float(mean[best]),
                 seed_best_lr=[float(2.0**v) for v in per_seed],
+                best_at_edge=best in (0, len(lrs) - 1),
             )
         else:
-            entry.update(best_lr=None, best_loss=None, seed_best_lr=[])
+            entry.update(best_lr=None, best_loss=None, seed_best_lr=[], best_at_edge=False)
         diverging = [lrs[i] for i in range(len(lrs)) if diverged[w, i].any()]
         stable = [lrs[i] for i in range(len(lrs)) if present[w, i].all() and not diverged[w, i].any()]
         entry["smallest_diverging_lr"] = min(diverging) if diverging else None

@@ -207,14 +207,19 @@ def build_trainer(
 
 def load_data(module: ModuleType, seed: int, dtype: torch.dtype, search_dirs=()) -> datasets.Dataset:
     """Load the module's dataset and check that it fits the graph's input and output sizes."""
-    spec_dir = Path(getattr(module, "SPEC_PATH", ".")).parent
+    spec_path = Path(getattr(module, "SPEC_PATH", "."))
+    spec_dirs = [spec_path.parent]
+    module_file = getattr(module, "__file__", None)
+    if module_file and not spec_path.is_absolute() and Path(module_file).exists():
+        # A trainer written by `localmup compile -o` names its spec relative to itself.
+        spec_dirs.insert(0, (Path(module_file).parent / spec_path).parent)
     data = module.TRAIN["data"]
     dataset = datasets.load_dataset(
         data["name"],
         seed=seed,
         dtype=dtype,
         path=data.get("path"),
-        search_dirs=(*search_dirs, spec_dir),
+        search_dirs=(*search_dirs, *spec_dirs),
         options=data.get("options", {}),
     )
     input_node = next(node for node in module.NODES if node.kind == "input")
@@ -222,12 +227,14 @@ def load_data(module: ModuleType, seed: int, dtype: torch.dtype, search_dirs=())
     if input_node.size_at(1) != dataset.input_dim:
         raise ConfigurationError(
             f"input `{input_node.name}` has size {input_node.size} but {dataset.name} samples have "
-            f"{dataset.input_dim} features; write `{input_node.name} = input({dataset.input_dim})`"
+            f"{dataset.input_dim} features; write `{input_node.name} = input({dataset.input_dim})`",
+            node=input_node.name,
         )
     if output_node.size_at(1) != dataset.classes:
         raise ConfigurationError(
             f"output `{output_node.name}` has size {output_node.size} but {dataset.name} has "
-            f"{dataset.classes} classes; give the output layer size {dataset.classes}"
+            f"{dataset.classes} classes; give the output layer size {dataset.classes}",
+            node=output_node.name,
         )
     return dataset
 
@@ -264,7 +271,14 @@ def run(module: ModuleType, options: RunOptions = RunOptions(), write=None) -> d
 
     started = time.perf_counter()
     dataset = load_data(module, seed, dtype)
+    if batch > dataset.train_x.shape[0]:
+        logger.warning("batch %d exceeds the %d training samples; using %d", batch, dataset.train_x.shape[0], dataset.train_x.shape[0])
+        batch = dataset.train_x.shape[0]
+    logger.info("%s: %d training and %d test samples, %d features, %d classes", dataset.name, dataset.train_x.shape[0],
+                dataset.test_x.shape[0], dataset.input_dim, dataset.classes)
     trainer = build_trainer(module, width, lr=options.lr, seed=seed, device=device, dtype=dtype)
+    logger.info("built %s at width %d on %s: %d parameters, eta %g", module.SPEC, width, device,
+                sum(p.numel() for p in trainer.network.parameters()), trainer.eta)
     if options.steps is not None:
         steps = options.steps
     elif options.epochs is not None or train.get("epochs"):
@@ -291,6 +305,7 @@ def run(module: ModuleType, options: RunOptions = RunOptions(), write=None) -> d
     out = options.out
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+    progress_state = {"steps_completed": 0}
     try:
         result = fit(
             trainer,
@@ -302,6 +317,7 @@ def run(module: ModuleType, options: RunOptions = RunOptions(), write=None) -> d
             metrics_path=None if out is None else out / "metrics.jsonl",
             progress=options.progress,
             description=f"{module.SPEC} n={width}",
+            progress_state=progress_state,
         )
         summary.update(result)
         summary["status"] = "completed"
@@ -313,6 +329,8 @@ def run(module: ModuleType, options: RunOptions = RunOptions(), write=None) -> d
         raise
     finally:
         summary["total_seconds"] = time.perf_counter() - started
+        if summary.get("status") != "completed":
+            summary.update(progress_state)
         if out is not None:
             _write_json(out / "summary.json", summary)
     return summary

@@ -117,8 +117,22 @@ def test_check_missing_file(invoke, tmp_path):
     result = invoke("check", missing)
 
     assert result.status == 2
-    assert f"spec file not found: {missing}" in result.stderr
+    assert f"{missing}: error[E100]: cannot read the spec: file not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_directory_and_binary_files(invoke, tmp_path):
+    binary = tmp_path / "binary.lmu"
+    binary.write_bytes(b"spec t\n\xff\xfe\x00")
+
+    folder = invoke("check", tmp_path)
+    undecodable = invoke("check", binary)
+
+    assert folder.status == 2
+    assert "it is a directory" in folder.stderr
+    assert undecodable.status == 2
+    assert "not UTF-8 text" in undecodable.stderr
+    assert "Traceback" not in folder.stderr + undecodable.stderr
 
 
 @pytest.mark.parametrize("args", [["check"], ["frobnicate", "x.lmu"], ["graph", "x.lmu", "--format", "svg"], ["check", "x.lmu", "--width", "0"]])

@@ -355,6 +355,8 @@ class _Calculator:
         param_exponents = {}
         r = {FIRST: {}, LATER: {}}
         for parameter in self.by_name.values():
+            if parameter.node not in self.order:
+                continue  # a node that does not reach the output never trains (warning W201)
             signals = {}
             for step in (FIRST, LATER):
                 if parameter.kind == "feedback":

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import attrs
+
 from ..errors import ERROR, NOTE, WARNING, Diagnostic
 from ..ir import SpecIR
 from .exponents import Calculus
@@ -62,8 +64,12 @@ def power(value) -> str:
 class Rules:
     """The checker rules of one spec; `run` returns every diagnostic in a stable order."""
 
-    def __init__(self, ir: SpecIR, parameters: list[Parameter], calculus: Calculus):
+    def __init__(self, ir: SpecIR, parameters: list[Parameter], calculus: Calculus, joint: bool = True):
         self.ir = ir
+        self.joint = joint
+        self._pending_fix: tuple | None = None
+        self._structured: dict[int, tuple] = {}
+        self.fixes: dict[int, tuple[str, str, object]] = {}  # diagnostic index -> (parameter, key, value)
         self.parameters = parameters
         self.calculus = calculus
         self.sgd = ir.optimizer == "sgd"
@@ -95,8 +101,56 @@ class Rules:
             self.preset_notes,
             self.topology,
         ):
-            found.extend(rule())
+            for diagnostic in rule():
+                structured = self._structured.get(id(diagnostic))
+                found.append(diagnostic)
+                if structured is not None:
+                    self.fixes[len(found) - 1] = structured
+        if self.joint:
+            found = self._apply_joint_fixes(found)
         return found
+
+    def _apply_joint_fixes(self, found: list[Diagnostic]) -> list[Diagnostic]:
+        """Replace the per-layer fixes of stability errors by one consistent set.
+
+        Each per-layer fix assumes every other layer stays as it is, but fixing the readout
+        changes the backward signal of every hidden layer. The fixes are applied together
+        and the calculus rerun until no stability error is left (at most 8 rounds).
+        """
+        from .exponents import compute
+
+        unstable = [i for i, d in enumerate(found) if d.severity == ERROR and d.code[1] in "12" and i in self.fixes]
+        if len(unstable) < 2:
+            return found
+        parameters = {p.name: p for p in self.parameters}
+        final: dict[tuple[str, str], object] = {}
+        for _ in range(8):
+            calculus = compute(self.ir, list(parameters.values()))
+            rules = Rules(self.ir, list(parameters.values()), calculus, joint=False)
+            round_found = rules.run()
+            errors = [j for j, d in enumerate(round_found) if d.severity == ERROR and d.code[1] in "12" and j in rules.fixes]
+            if not errors:
+                break
+            # Fix root causes first: an init or feedback scale, then the readout, then hidden
+            # learning rates, whose fixes depend on the readout's.
+            first_code = min((round_found[j].code for j in errors), key=_FIX_ORDER.index)
+            for j in [j for j in errors if round_found[j].code == first_code]:
+                name, key, value = rules.fixes[j]
+                parameters[name] = _with_exponent(parameters[name], key, value)
+                final[(name, key)] = value
+        else:
+            return found
+        result = list(found)
+        changes = ", ".join(f"`{_statement(parameters[n])}: {k} = {fmt(v)}`" for (n, k), v in final.items())
+        alternative = "" if self.parameters[0].source.startswith("param mup") else ", or `param mup` for every layer"
+        for i in unstable:
+            name, key, _ = self.fixes[i]
+            if (name, key) in final:
+                fix = f"together with the other layers: {changes}{alternative}"
+            else:
+                fix = f"none needed here: this follows from the other errors, which {changes} removes{alternative}"
+            result[i] = attrs.evolve(result[i], fix=fix)
+        return result
 
     # --- helpers ---
 
@@ -107,12 +161,16 @@ class Rules:
             span, layer = self.ir.graph.nodes[node]["span"], node
         else:
             span, layer = self.ir.graph.nodes[self.output]["span"], None
-        return Diagnostic(severity, code, message, span, fix=fix, layer=layer, condition=condition)
+        diagnostic = Diagnostic(severity, code, message, span, fix=fix, layer=layer, condition=condition)
+        if fix is not None and self._pending_fix is not None:
+            self._structured[id(diagnostic)] = self._pending_fix
+        self._pending_fix = None
+        return diagnostic
 
     def _override(self, parameter: Parameter, key: str, value) -> str:
+        self._pending_fix = (parameter.name, key, value)
         keyword = "inverse" if parameter.kind == "feedback" else "param"
-        target = parameter.node + (".bias" if parameter.kind == "bias" else "")
-        text = f"`{keyword} {target}: {key} = {fmt(value)}`"
+        text = f"`{_statement(parameter)}: {key} = {fmt(value)}`"
         if not parameter.source.startswith(f"{keyword} mup"):
             text += f", or `{keyword} mup` for every layer"
         return text
@@ -149,8 +207,8 @@ class Rules:
                 fix = self._override(bias, "b", bias.b + exponent)
                 culprit = bias
             else:
-                article = "an" if weight.role[0] in "aeiou" else "a"
-                condition = f"s({weight.name}) = a + b = {fmt(s)}, but {article} {weight.role} layer needs s = {fmt(target)}"
+                growing = "grows" if weight.fan_in_exponent else "is fixed"
+                condition = f"s({weight.name}) = a + b = {fmt(s)}, but a layer whose fan-in {growing} needs s = {fmt(target)}"
                 fix = self._override(weight, "b", weight.b + exponent) if weight.b != math.inf else None
                 culprit = weight
             found.append(
@@ -188,12 +246,17 @@ class Rules:
             r = min(exps.r, exps.r_first)
             if r >= 0:
                 continue
-            step = "from step 1" if exps.r_first < 0 else "from step 2"
+            if exps.r_first < 0 and exps.r_first != exps.r:
+                growth = f"from step 1: its contribution dW x grows like {power(-exps.r_first)} at step 1 and {power(-exps.r)} after"
+            elif exps.r_first < 0:
+                growth = f"from step 1: its contribution dW x grows like {power(-r)}"
+            else:
+                growth = f"from step 2: its contribution dW x grows like {power(-r)}"
             found.append(
                 self._diagnostic(
                     ERROR,
                     "C201",
-                    f"updates of `{parameter.name}` blow up {step}: its contribution dW x grows like {power(-r)}",
+                    f"updates of `{parameter.name}` blow up {growth}",
                     parameter,
                     condition=self._r_formula(parameter, r) + " < 0",
                     fix=self._override(parameter, "c", parameter.c - r),
@@ -608,6 +671,25 @@ def regime_diagnostic(ir: SpecIR, parameters: list[Parameter], calculus: Calculu
         name = "kernel" if ir.optimizer == "sgd" else "operator"
         message = f"{name} regime: r = {fmt(calculus.r)} > 0, hidden features move like {power(-calculus.r)}"
     return Diagnostic(NOTE, "C302", message, span, layer=deciding, condition=condition)
+
+
+_FIX_ORDER = ["C101", "C102", "C205", "C204", "C202", "C203", "C201"]
+
+
+def _statement(parameter: Parameter) -> str:
+    """Return the start of the override statement of a parameter: `param h1.bias`."""
+    keyword = "inverse" if parameter.kind == "feedback" else "param"
+    return f"{keyword} {parameter.node}" + (".bias" if parameter.kind == "bias" else "")
+
+
+def _with_exponent(parameter: Parameter, key: str, value) -> Parameter:
+    """Return a parameter whose exponent `key` (b or c) is set to `value`, effective one too."""
+    if key == "c":
+        return attrs.evolve(parameter, c=value, c_eff=parameter.c_eff + (value - parameter.c))
+    if value == math.inf:
+        return attrs.evolve(parameter, b=value, b_eff=math.inf)
+    shift = parameter.b_eff - parameter.b if parameter.b != math.inf else 0
+    return attrs.evolve(parameter, b=value, b_eff=value + shift)
 
 
 def _terms(*values) -> str:

@@ -27,10 +27,14 @@ _MODULE_NAMES = {
 }
 
 
-def generate(ir: SpecIR, parameters: list[Parameter] | None = None) -> str:
-    """Return the Python source of the trainer module of a spec."""
+def generate(ir: SpecIR, parameters: list[Parameter] | None = None, spec_path: str | None = None) -> str:
+    """Return the Python source of the trainer module of a spec.
+
+    `spec_path` is how the module names its spec (default: the path the spec was read
+    from); relative paths of data directories are also looked up beside it.
+    """
     parameters = parameters if parameters is not None else resolve_parameters(ir)
-    return _Emitter(ir, parameters).module()
+    return _Emitter(ir, parameters, spec_path if spec_path is not None else ir.path).module()
 
 
 def _scaled(value: ScaledValue) -> str:
@@ -71,9 +75,10 @@ def _dict(entries: dict, indent: str = "") -> list[str]:
 
 
 class _Emitter:
-    def __init__(self, ir: SpecIR, parameters: list[Parameter]):
+    def __init__(self, ir: SpecIR, parameters: list[Parameter], spec_path: str):
         self.ir = ir
         self.parameters = parameters
+        self.spec_path = spec_path
         names = ConstantNames(_MODULE_NAMES)
         self.constants = {p.name: names.allocate(p.node, p.kind) for p in parameters}
 
@@ -96,7 +101,7 @@ class _Emitter:
     def header(self) -> list[str]:
         ir = self.ir
         return [
-            f'"""Trainer for `{ir.name}`, generated from {ir.path} by localmup {VERSION}.',
+            f'"""Trainer for `{ir.name}`, generated from {_string(self.spec_path)[1:-1]} by localmup {VERSION}.',
             "",
             "Do not edit: change the spec and run `localmup compile` again.",
             f"Run it as `python FILE.py --width {ir.width} --steps S --device cpu`.",
@@ -109,7 +114,7 @@ class _Emitter:
             "from localmup.runtime import GraphNetwork, Node, Scale, Scaled, trainer",
             "",
             f'SPEC = "{ir.name}"',
-            f"SPEC_PATH = {_string(ir.path)}",
+            f"SPEC_PATH = {_string(self.spec_path)}  # relative paths are relative to this file",
             f"WIDTH = {ir.width}  # default width n",
             f"BASE_WIDTH = {ir.base}  # the width at which every constant is given; m = n / BASE_WIDTH",
         ]

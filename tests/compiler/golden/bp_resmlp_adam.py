@@ -11,7 +11,7 @@ import torch
 from localmup.runtime import GraphNetwork, Node, Scale, Scaled, trainer
 
 SPEC = "bp_resmlp_adam"
-SPEC_PATH = "specs/bp_resmlp_adam.lmu"
+SPEC_PATH = "specs/bp_resmlp_adam.lmu"  # relative paths are relative to this file
 WIDTH = 512  # default width n
 BASE_WIDTH = 128  # the width at which every constant is given; m = n / BASE_WIDTH
 

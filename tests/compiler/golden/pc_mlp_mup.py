@@ -11,7 +11,7 @@ import torch
 from localmup.runtime import GraphNetwork, Node, Scale, Scaled, trainer
 
 SPEC = "pc_mlp_mup"
-SPEC_PATH = "specs/pc_mlp_mup.lmu"
+SPEC_PATH = "specs/pc_mlp_mup.lmu"  # relative paths are relative to this file
 WIDTH = 256  # default width n
 BASE_WIDTH = 64  # the width at which every constant is given; m = n / BASE_WIDTH
 
