@@ -6,10 +6,12 @@ mup (`pip install --no-deps mup` plus pandas, pyyaml and seaborn) records the l1
 every module's output at its steps 1..3 (step 1 is the init); localmup records rms of h,
 h - h_0 and dW x on a probe batch at t = 0..3 and fits slopes against its predictions.
 
-    python benchmarks/coord_vs_mup.py [--repeats 3] [--json results.json]
+    python benchmarks/coord_vs_mup.py [--repeats 3] [--probe 256] [--json results.json]
 
 Prints the wall time of each check (best of `repeats`, after one warm-up run) and the
-log-log slopes of the hidden pre-activations both tools measured, for muP and for SP.
+log-log slopes of the hidden pre-activations both tools measured, for muP and for SP, then
+the time of localmup's check of the predictive-coding (20 inference steps) and target
+propagation specs on the same grid.
 """
 
 from __future__ import annotations
@@ -111,13 +113,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--probe", type=int, default=256, help="probe samples of localmup's check (its default 256)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     module = trainer_module(load("specs/bp_mlp_mup.lmu"))
     data = load_data(module, seed=0, dtype=torch.float32)
     batch = (data.train_x[:BATCH], data.train_y[:BATCH])
-    probe = data.test_x[:256]
+    probe = data.test_x[: args.probe]
     report = {}
     for parameterization, spec in (("mup", "specs/bp_mlp_mup.lmu"), ("sp", "specs/bp_mlp_sp.lmu")):
         frame, mup_seconds = best_of(args.repeats, run_mup, parameterization, batch)
@@ -132,6 +135,10 @@ def main() -> None:
             value = ours[key]
             print(f"    {key:16s} {value:+.3f}" if math.isfinite(value) else f"    {key:16s} zero")
         report[parameterization] = {"mup_seconds": mup_seconds, "localmup_seconds": our_seconds, "passed": passed, "mup_slopes": theirs, "localmup_slopes": ours}
+    for spec in ("specs/pc_mlp_mup.lmu", "specs/pc_mlp_gn.lmu", "specs/tp_mlp_mup.lmu"):
+        _, seconds, passed = best_of(args.repeats, run_localmup, spec, batch, probe)
+        print(f"\n{spec}: localmup coord {seconds:.2f} s (passed: {passed})")
+        report[spec] = {"localmup_seconds": seconds, "passed": passed}
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(report, handle, indent=2)

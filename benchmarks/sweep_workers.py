@@ -1,10 +1,10 @@
 """Time the same sweep with 1 and with 2 worker processes.
 
 A 5-width x 8-rate x 2-seed sweep of specs/bp_mlp_mup.lmu (widths 64..1024, learning
-rates 2^-6..2^1, 100 steps per run, one torch thread per worker), each into a fresh
-directory, so nothing is resumed.
+rates 2^-6..2^1, 300 steps per run as in the sweep default, one torch thread per worker),
+each into a fresh directory, so nothing is resumed.
 
-    python benchmarks/sweep_workers.py [--steps 100]
+    python benchmarks/sweep_workers.py [--steps 300]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def timed(workers: int, steps: int) -> tuple[float, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()
     one, first = timed(1, args.steps)
     two, second = timed(2, args.steps)

@@ -31,7 +31,8 @@ def main(root: str) -> None:
             drift_text, slope_text = "-", "-"
         else:
             drift_text = f"{drift['endpoint_steps']:+.0f}"
-            slope_text = f"{drift['slope']:+.2f} [{drift['interval'][0]:+.2f}, {drift['interval'][1]:+.2f}]"
+            slope, low, high = (0.0 if abs(v) < 0.005 else v for v in (drift["slope"], *drift["interval"]))
+            slope_text = f"{slope:+.2f} [{low:+.2f}, {high:+.2f}]"
         cells = " | ".join(lr_text(best.get(w)) for w in widths)
         incomplete = "" if summary["complete"] else " (incomplete)"
         print(f"| {path.parent.name}{incomplete} | {cells} | {drift_text} | {slope_text} |")

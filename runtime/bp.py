@@ -15,11 +15,14 @@ class Backprop:
         self.network = network
         self.loss = loss
         self.optimizer = optimizer
+        self.last_output: torch.Tensor | None = None  # the batch's output before the last update
 
     def gradients(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Write the loss gradient into every parameter's .grad and return the loss."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss = loss_value(self.loss, self.network.output_of(x), labels)
+        output = self.network.output_of(x)
+        self.last_output = output.detach()
+        loss = loss_value(self.loss, output, labels)
         loss.backward()
         return loss.detach()
 

@@ -188,19 +188,25 @@ class GraphNetwork(nn.Module):
             if self.has_parameter(f"{node.name}.{kind}")
         ]
 
+    def _effective(self, name: str, attribute: str) -> torch.Tensor:
+        multiplier = self.multipliers[name]
+        tensor = getattr(self, attribute)
+        # A multiplier of 1 (every preset at a = 0) needs no copy of the weight.
+        return tensor if multiplier == 1.0 else multiplier * tensor
+
     def weight(self, node: str) -> torch.Tensor:
         """Return the effective weight mult * m^-a * w of a dense node, shape (out, in)."""
-        return self.multipliers[f"{node}.weight"] * getattr(self, f"{node}_weight")
+        return self._effective(f"{node}.weight", f"{node}_weight")
 
     def bias(self, node: str) -> torch.Tensor | None:
         name = f"{node}.bias"
         if not self.has_parameter(name):
             return None
-        return self.multipliers[name] * getattr(self, f"{node}_bias")
+        return self._effective(name, f"{node}_bias")
 
     def feedback(self, node: str) -> torch.Tensor:
         """Return the effective feedback weight Q of a dense node, shape (source size, size)."""
-        return self.multipliers[f"{node}.feedback"] * getattr(self, f"{node}_feedback")
+        return self._effective(f"{node}.feedback", f"{node}_feedback")
 
     # --- evaluation ---
 

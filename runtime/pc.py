@@ -68,6 +68,7 @@ class PredictiveCoding:
         self.gamma.update(precisions or {})
         self.output = network.output
         self.states_order = [node for node in dense if node.name != self.output]
+        self.last_output: torch.Tensor | None = None  # the batch's output before the last update
 
     # --- energy terms ---
 
@@ -89,6 +90,8 @@ class PredictiveCoding:
         """Run inference; return final states, errors, the values the weight update uses,
         and the feed-forward loss."""
         energy = _Energy(self, x, labels)
+        output = self.network.node[self.output]
+        self.last_output = activation(output.activation)(energy.forward[self.output])
         states = self._initial_states(energy.forward)
 
         for _ in range(self.steps):

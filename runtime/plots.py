@@ -86,9 +86,11 @@ def plot_sweep(path: Path, records: list[dict], widths, lrs, title: str) -> None
             axis.plot([xs[best]], [means[best]], "*", color=color, ms=11, markeredgecolor="black")
             top = max(top, max(highs))
         diverged_marks.append((crosses, color))
-    for crosses, color in diverged_marks:
+    # Diverged runs sit above the curves, one row per width, so that no width hides another.
+    for index, (crosses, color) in enumerate(diverged_marks):
         if crosses:
-            axis.plot(crosses, [top * 1.3 if top else 1.0] * len(crosses), "x", color=color, ms=6)
+            height = (top if top else 1.0) * 1.3 * 1.15**index
+            axis.plot(crosses, [height] * len(crosses), "x", color=color, ms=6)
     axis.set_xscale("log", base=2)
     axis.set_yscale("log")
     axis.set_xlabel("learning rate eta (at the base width)")

@@ -46,11 +46,26 @@ class SweepConfig:
 
     @property
     def key(self) -> str:
+        """Hash of what decides a run's result: the trainer's code (its syntax tree, so that
+        comments and layout do not count) and the run settings."""
         digest = hashlib.sha256()
-        for part in (self.source, str(self.steps), str(self.batch), str(self.data_seed), self.dtype):
+        for part in (_code_fingerprint(self.source), str(self.steps), str(self.batch), str(self.data_seed), self.dtype):
             digest.update(part.encode("utf-8"))
             digest.update(b"\0")
         return digest.hexdigest()[:16]
+
+
+def _code_fingerprint(source: str) -> str:
+    """Return the syntax tree of Python source without its docstrings, as text."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
 
 
 @attrs.frozen(order=True)

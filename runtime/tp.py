@@ -51,6 +51,7 @@ class TargetPropagation:
         self.noise = noise
         self.feedback_steps = feedback_steps
         self.generator = generator
+        self.last_output: torch.Tensor | None = None  # the batch's output before the last update
         self.input = next(node.name for node in network.nodes if node.kind == "input")
         self.with_feedback = [
             node for node in network.dense_nodes() if node.sources[0] != self.input and network.has_parameter(f"{node.name}.feedback")
@@ -68,6 +69,7 @@ class TargetPropagation:
         values = network.values(x, pre)
         output = network.output
         f = values[output]
+        self.last_output = f
         loss = loss_value(self.loss, f, labels)
         shift = {output: -self.target_step * loss_gradient(self.loss, f, labels)}
 

@@ -142,7 +142,7 @@ def test_drawn_specs_scale_as_predicted(source):
 
 
 @pytest.mark.slow
-@settings(max_examples=60, **COMMON)
+@settings(max_examples=30, **COMMON)
 @given(drawn_specs())
 @example(KNOWN["sp"])
 @example(KNOWN["zero_readout"])

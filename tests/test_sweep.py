@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
 import pytest
 
 from localmup.cli import main
@@ -280,3 +281,12 @@ def test_ray_backend_writes_the_same_result_file(tmp_path):
     assert len(lines_of(ray_out / "results.jsonl")) == 8
     assert remote.keys() == local.keys()
     assert all(remote[key] == pytest.approx(local[key], rel=1e-5) for key in local)
+
+
+def test_config_key_ignores_comments_and_docstrings():
+    base = sweep.SweepConfig(spec="s", source='"""Doc."""\nX = 1  # one\n', steps=5, batch=4, data_seed=0)
+    reworded = attrs.evolve(base, source='"""Other doc."""\n\n# a comment\nX = 1\n')
+    changed = attrs.evolve(base, source='"""Doc."""\nX = 2\n')
+
+    assert base.key == reworded.key
+    assert base.key != changed.key
