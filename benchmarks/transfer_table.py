@@ -1,4 +1,4 @@
-"""Print the markdown table of docs/transfer.md from the sweeps' summary.json files.
+"""Print the markdown tables of docs/transfer.md from the sweeps' summary.json files.
 
     python benchmarks/transfer_table.py runs/transfer
 """
@@ -38,5 +38,22 @@ def main(root: str) -> None:
         print(f"| {path.parent.name}{incomplete} | {cells} | {drift_text} | {slope_text} |")
 
 
+
+
+def loss_table(root: str) -> None:
+    """Print the final training loss at the best learning rate, per sweep and width."""
+    summaries = sorted(Path(root).glob("*/summary.json"))
+    widths = sorted({entry["width"] for path in summaries for entry in json.loads(path.read_text())["widths"]})
+    print("| sweep | " + " | ".join(f"n={w}" for w in widths) + " |")
+    print("|" + "---|" * (len(widths) + 1))
+    for path in summaries:
+        losses = {entry["width"]: entry["best_loss"] for entry in json.loads(path.read_text())["widths"]}
+        cells = " | ".join("-" if losses.get(w) is None else f"{losses[w]:.4f}" for w in widths)
+        print(f"| {path.parent.name} | {cells} |")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "runs/transfer")
+    root = sys.argv[1] if len(sys.argv) > 1 else "runs/transfer"
+    main(root)
+    print()
+    loss_table(root)

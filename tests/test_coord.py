@@ -86,7 +86,7 @@ def test_sp_mlp_fails_naming_blowing_up_layers():
     assert "y" in result.blowing_up()
 
 
-def test_zero_readout_change_is_exactly_zero_at_step_one():
+def test_zero_readout_first_step_exactly_zero():
     ir = compile_source(MLP.replace("param mup", "param mup\nparam y: b = inf"), "coordtest.lmu")
 
     result = coordcheck.run_coord(ir, trainer_module(ir))

@@ -1,9 +1,9 @@
 """Property tests of width scaling: measured coordinate slopes against the checker.
 
-Specs are drawn at random (1 to 4 hidden layers, tanh or relu, bp, pc or tp, sgd or adam,
-a preset, and optionally one layer's learning-rate exponent c lowered by 1 (updates a
-factor m too large) or raised by 1/2, or a readout started at zero or at the standard
-scale). For every spec the checker calls stable, every
+Specs are drawn at random: 1 to 4 hidden layers, tanh or relu, bp, pc or tp, sgd or adam,
+and a preset. Optionally one layer's learning-rate exponent c is lowered by 1 (updates a
+factor m too large) or raised by 1/2, or the readout starts at zero or at the standard
+scale. For every spec the checker calls stable, every
 measured slope must lie within the tolerance of its prediction; for every spec it calls
 unstable, the layer its first error names must grow faster than m^0.2.
 
@@ -59,7 +59,7 @@ def build_spec(depth, act, rule, optimizer, preset, shift_layer, shift, readout)
         lines.append("optim sgd { lr = 0.05 }")
         lr = "0.05"
     else:
-        # Adam moves every entry by about lr per step; with relu features (positive means)
+        # Adam moves every entry by about lr per step. With relu features (positive means)
         # lr 0.01 already overshoots on the fixed batch, so this uses mup's Adam default.
         lines.append("optim adam { lr = 0.001, eps = 1e-12 }")
         lr = "0.001"

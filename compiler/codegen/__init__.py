@@ -90,7 +90,7 @@ class _Emitter:
             self.settings_section(),
             self.network_class(),
             self.groups(),
-            ['if __name__ == "__main__":', f"{INDENT}sys.exit(trainer.main(sys.modules[__name__]))"],
+            ['if __name__ == "__main__":', f"{INDENT}raise SystemExit(trainer.main(__import__(__name__)))"],
         ]
         text = "\n\n".join("\n".join(lines) for lines in sections[:4])
         text += "\n\n\n" + "\n\n\n".join("\n".join(lines) for lines in sections[4:])
@@ -106,8 +106,6 @@ class _Emitter:
             "Do not edit: change the spec and run `localmup compile` again.",
             f"Run it as `python FILE.py --width {ir.width} --steps S --device cpu`.",
             '"""',
-            "",
-            "import sys",
             "",
             "import torch",
             "",

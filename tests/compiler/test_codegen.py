@@ -34,7 +34,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 SPEC_NAMES = sorted(path.stem for path in (ROOT / "specs").glob("*.lmu"))
 UPDATE = os.environ.get("LOCALMUP_UPDATE_GOLDEN") == "1"
 
-ALLOWED_IMPORTS = {"sys", "torch", "localmup.runtime"}
+ALLOWED_IMPORTS = {"torch", "numpy", "localmup.runtime"}
 
 
 def relative_spec(name: str) -> str:

@@ -4,8 +4,6 @@ Do not edit: change the spec and run `localmup compile` again.
 Run it as `python FILE.py --width 256 --steps S --device cpu`.
 """
 
-import sys
-
 import torch
 
 from localmup.runtime import GraphNetwork, Node, Scale, Scaled, trainer
@@ -153,4 +151,4 @@ def feedback_groups(network: Network, eta: float) -> list[dict]:
 
 
 if __name__ == "__main__":
-    sys.exit(trainer.main(sys.modules[__name__]))
+    raise SystemExit(trainer.main(__import__(__name__)))
