@@ -6,19 +6,22 @@ mup (`pip install --no-deps mup` plus pandas, pyyaml and seaborn) records the l1
 every module's output at its steps 1..3 (step 1 is the init); localmup records rms of h,
 h - h_0 and dW x on a probe batch at t = 0..3 and fits slopes against its predictions.
 
-    python benchmarks/coord_vs_mup.py [--repeats 3] [--probe 256] [--json results.json]
+    python benchmarks/coord_vs_mup.py [--repeats 3] [--probe 256] [--json results.json] [--profile]
 
 Prints the wall time of each check (best of `repeats`, after one warm-up run) and the
 log-log slopes of the hidden pre-activations both tools measured, for muP and for SP, then
 the time of localmup's check of the predictive-coding (20 inference steps) and target
-propagation specs on the same grid.
+propagation specs on the same grid. `--profile` instead prints where each tool's bp muP
+check spends its time (cProfile, one run after a warm-up).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import math
+import pstats
 import time
 
 import numpy as np
@@ -109,11 +112,24 @@ def best_of(repeats, function, *args):
     return min(results, key=lambda r: r[-1] if not isinstance(r[-1], bool) else r[1])
 
 
+def profile(batch, probe) -> None:
+    """Print the costliest calls of one mup and one localmup bp muP check."""
+    for name, function, args in (("microsoft/mup", run_mup, ("mup", batch)), ("localmup", run_localmup, ("specs/bp_mlp_mup.lmu", batch, probe))):
+        function(*args)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        function(*args)
+        profiler.disable()
+        print(f"\n{name}:")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(8)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None)
     parser.add_argument("--probe", type=int, default=256, help="probe samples of localmup's check (its default 256)")
+    parser.add_argument("--profile", action="store_true", help="print where each check spends its time, then stop")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
@@ -121,6 +137,9 @@ def main() -> None:
     data = load_data(module, seed=0, dtype=torch.float32)
     batch = (data.train_x[:BATCH], data.train_y[:BATCH])
     probe = data.test_x[: args.probe]
+    if args.profile:
+        profile(batch, probe)
+        return
     report = {}
     for parameterization, spec in (("mup", "specs/bp_mlp_mup.lmu"), ("sp", "specs/bp_mlp_sp.lmu")):
         frame, mup_seconds = best_of(args.repeats, run_mup, parameterization, batch)
