@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -62,8 +63,23 @@ def _check_widths(ir: SpecIR, widths) -> None:
         raise SpecError(problems, ir.path, ir.source)
 
 
-def _stop_on_sigterm(signum, frame):
-    raise KeyboardInterrupt
+def _install_stop_handlers(stop: threading.Event) -> dict:
+    """Make SIGINT and SIGTERM set `stop`; return the previous handlers.
+
+    The result loop raises KeyboardInterrupt once it finds `stop` set, after writing the results
+    that already arrived. A KeyboardInterrupt raised inside the handler could land in a
+    finalizer, where Python prints and drops it, and the sweep would run on. A second
+    signal raises at once.
+    """
+
+    def request_stop(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {number: signal.signal(number, request_stop) for number in (signal.SIGINT, signal.SIGTERM)}
 
 
 def run_sweep(
@@ -111,14 +127,17 @@ def run_sweep(
         if progress is not None:
             progress(finished[0], len(tasks), record)
 
-    previous_handler = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    stop = threading.Event()
+    previous_handlers = _install_stop_handlers(stop)
     try:
         if backend == "ray":
-            sweep.run_ray(config, todo, address, on_record)
+            sweep.run_ray(config, todo, address, on_record, stop)
         else:
-            sweep.run_local(config, todo, workers, on_record)
+            sweep.run_local(config, todo, workers, on_record, stop)
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        for number, handler in previous_handlers.items():
+            # None means the previous handler was not set from Python: restore the default.
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
         results.close()
 
     records = sweep.ResultFile(out / "results.jsonl").records(config.key)

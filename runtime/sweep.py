@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 import types
 from collections.abc import Callable, Iterable
@@ -241,16 +242,27 @@ def pending(tasks: list[Task], records: list[dict]) -> list[Task]:
 # --- executing tasks ----------------------------------------------------------------------
 
 
+# How often the result loops look at the stop request of a signal handler, in seconds.
+POLL_SECONDS = 0.25
+
+
+def _raise_if_stopped(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt
+
+
 def run_local(
     config: SweepConfig,
     tasks: list[Task],
     workers: int,
     on_record: Callable[[dict], None],
+    stop: threading.Event | None = None,
 ) -> None:
     """Run tasks in `workers` spawned processes; call `on_record` in this process per result.
 
-    On KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it by the caller) queued tasks are
-    cancelled and the workers stopped. Records already passed to `on_record` stay written.
+    When `stop` is set (a signal handler of the caller sets it), or on KeyboardInterrupt,
+    results that arrived are still passed to `on_record`, then queued tasks are cancelled,
+    the workers stopped and KeyboardInterrupt raised.
     """
     import multiprocessing
 
@@ -265,9 +277,10 @@ def run_local(
         futures = {executor.submit(run_task, config, task): task for task in tasks}
         remaining = set(futures)
         while remaining:
-            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            done, remaining = wait(remaining, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
                 on_record(future.result())
+            _raise_if_stopped(stop)
     except BaseException:
         for process in list(getattr(executor, "_processes", {}).values()):
             process.terminate()
@@ -287,11 +300,13 @@ def run_ray(
     tasks: list[Task],
     address: str | None,
     on_record: Callable[[dict], None],
+    stop: threading.Event | None = None,
 ) -> None:
     """Run tasks as Ray tasks (one CPU each) on the cluster at `address`.
 
     Every Ray worker needs localmup installed and, for file datasets, the data at the same
-    path. Results come back to this process, which alone writes the result file.
+    path. Results come back to this process, which alone writes the result file. `stop`
+    works as in `run_local`.
     """
     try:
         import ray
@@ -309,9 +324,10 @@ def run_ray(
     pending_refs = [remote.remote(shared, task) for task in tasks]
     try:
         while pending_refs:
-            done, pending_refs = ray.wait(pending_refs, num_returns=1)
+            done, pending_refs = ray.wait(pending_refs, num_returns=1, timeout=POLL_SECONDS)
             for ref in done:
                 on_record(ray.get(ref))
+            _raise_if_stopped(stop)
     except BaseException:
         for ref in pending_refs:
             ray.cancel(ref, force=True)

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import attrs
 import pytest
 
 from localmup.cli import main
+from localmup.compiler import codegen
 from localmup.compiler.ir import compile_source
 from localmup.runtime import sweep
 from localmup.runtime.errors import ConfigurationError
@@ -245,6 +247,24 @@ def test_interrupted_sweep_resumes_to_one_line_per_run(tmp_path, how):
     assert finished.returncode == 0, finished.stderr
     assert len(identities(results)) == 12
     assert len(set(identities(results))) == 12
+
+
+def test_stop_request_keeps_arrived_results():
+    ir = compile_source(SPEC, "sweeptest.lmu")
+    config = sweep.SweepConfig(spec=ir.name, source=codegen.generate(ir), steps=5, batch=32, data_seed=0)
+    tasks = sweep.grid((32,), (0.25, 0.5, 1.0), 2)
+    stop = threading.Event()
+    received = []
+
+    def on_record(record):
+        received.append(record)
+        stop.set()
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_local(config, tasks, 1, on_record, stop)
+
+    assert 1 <= len(received) < len(tasks)
+    assert all(record["train_loss"] > 0 for record in received)
 
 
 def free_port() -> int:
