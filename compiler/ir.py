@@ -505,6 +505,9 @@ class _Builder:
             if size <= 0:
                 self.error("E111", f"a size must be positive, got {size}", value.span)
                 return None
+            if size > _LARGEST_INTEGER:
+                self.error("E111", f"a size must be at most {_LARGEST_INTEGER}, got {size}", value.span)
+                return None
             return Dim(Fraction(size), 0)
         if isinstance(value, ast.Dimension):
             if value.multiple <= 0 or value.divisor <= 0:
@@ -793,7 +796,7 @@ class _Builder:
     def _value(self, value: ast.Value, setting: registry.Setting, key: str) -> Any:
         kind = setting.kind
         if kind == "int":
-            return self._integer(value, key, setting.minimum)
+            return self._integer(value, key, setting.minimum, setting.maximum)
         if kind == "bool":
             if isinstance(value, ast.Bool):
                 return value.value
@@ -837,11 +840,15 @@ class _Builder:
             return self._data(value)
         raise AssertionError(f"unknown setting kind {kind}")
 
-    def _integer(self, value: ast.Value, key: str, minimum: float | None) -> int | None:
+    def _integer(self, value: ast.Value, key: str, minimum: float | None, maximum: float | None = None) -> int | None:
         if isinstance(value, ast.Number) and value.is_integer:
             number = int(value.text)
             if minimum is not None and number < minimum:
                 self.error("E108", f"`{key}` must be at least {int(minimum)}, got {number}", value.span)
+                return None
+            maximum = _LARGEST_INTEGER if maximum is None else maximum
+            if number > maximum:
+                self.error("E108", f"`{key}` must be at most {int(maximum)}, got {number}", value.span)
                 return None
             return number
         self.error("E105", f"`{key}` takes an integer, got {_describe(value)}", value.span)
@@ -851,7 +858,10 @@ class _Builder:
         if isinstance(value, ast.Number):
             number = value.value
             if abs(number) > _LARGEST_FLOAT:
-                self.error("E108", f"`{key}` = {value.text} is too large for a floating-point number", value.span)
+                self.error("E108", f"`{key}` = {value.text} is too large: {_MAGNITUDES}", value.span)
+                return None
+            if number != 0 and abs(number) < _SMALLEST_FLOAT:
+                self.error("E108", f"`{key}` = {value.text} is too small: {_MAGNITUDES}", value.span)
                 return None
             return number
         if isinstance(value, ast.Rational):
@@ -859,7 +869,10 @@ class _Builder:
                 self.error("E109", f"zero denominator in `{value.numerator}/0`", value.span)
                 return None
             if abs(value.value) > _LARGEST_FLOAT:
-                self.error("E108", f"`{key}` = {value.numerator}/{value.denominator} is too large for a floating-point number", value.span)
+                self.error("E108", f"`{key}` = {value.numerator}/{value.denominator} is too large: {_MAGNITUDES}", value.span)
+                return None
+            if value.value != 0 and abs(value.value) < _SMALLEST_FLOAT:
+                self.error("E108", f"`{key}` = {value.numerator}/{value.denominator} is too small: {_MAGNITUDES}", value.span)
                 return None
             return value.value
         if isinstance(value, ast.Inf):
@@ -915,6 +928,10 @@ class _Builder:
             if value.low > value.high:
                 self.error("E108", f"empty range `2^[{value.low}..{value.high}]`: the first exponent must not exceed the last", value.span)
                 return None
+            if value.low < -registry.LARGEST_LR_EXPONENT or value.high > registry.LARGEST_LR_EXPONENT:
+                limit = registry.LARGEST_LR_EXPONENT
+                self.error("E108", f"range `2^[{value.low}..{value.high}]` has exponents outside -{limit}..{limit}", value.span)
+                return None
             return tuple(2.0**k for k in range(value.low, value.high + 1))
         if isinstance(value, ast.ListValue) and value.items:
             numbers = [self._plain_number(v, key) for v in value.items]
@@ -955,14 +972,22 @@ class _Builder:
                 self.error("E104", f"unknown argument `{argument.key}` for `{name}`{did_you_mean(argument.key, allowed)}", argument.key_span, fix=f"`{name}` takes {one_of(allowed) if allowed else 'no arguments'}")
                 return None
             minimum = {"seed": 0, "classes": 2}.get(argument.key, 1)
-            number = self._integer(argument.value, argument.key, minimum)
+            maximum = registry.LARGEST_SEED if argument.key == "seed" else None
+            number = self._integer(argument.value, argument.key, minimum, maximum)
             if number is None:
                 return None
             options.append((argument.key, number))
         return DataSource(name, options=tuple(options))
 
 
-_LARGEST_FLOAT = Fraction(10) ** 300
+# Numbers of a spec must survive float32, whose range is about 1e-38 to 3e38, with room for
+# the width factors m^(+-c) that multiply them.
+_LARGEST_FLOAT = Fraction(10) ** 30
+_SMALLEST_FLOAT = Fraction(1, 10**30)
+_MAGNITUDES = "numbers other than 0 must lie between 1e-30 and 1e30 in absolute value"
+# Sizes, widths, steps and batch sizes are capped at 2^31 - 1, far beyond what fits in
+# memory, so that no integer overflows on its way into torch.
+_LARGEST_INTEGER = 2**31 - 1
 
 
 def default_value(setting: registry.Setting) -> Any:

@@ -67,6 +67,12 @@ class Setting:
     help: str = ""
 
 
+# Seeds go to numpy's generators, which take unsigned 32-bit seeds (runtime.data.MAX_SEED).
+LARGEST_SEED = 2**32 - 1
+# Learning-rate ranges 2^[low..high] stay within 2^-99 .. 2^99 (about 1.6e-30 .. 6.3e29).
+LARGEST_LR_EXPONENT = 99
+
+
 def _positive_int(default, help):
     return Setting("int", default, minimum=1, help=help)
 
@@ -149,7 +155,7 @@ TRAIN_SETTINGS = {
     "batch": _positive_int(64, "batch size"),
     "steps": _positive_int(None, "training steps (default 600 unless epochs is given)"),
     "epochs": _positive_int(None, "passes over the training set (instead of steps)"),
-    "seed": Setting("int", 0, minimum=0, help="seed of init, data split and batch order"),
+    "seed": Setting("int", 0, minimum=0, maximum=LARGEST_SEED, help="seed of init, data split and batch order"),
     "eval_every": _positive_int(None, "steps between test evaluations (default: steps / 10)"),
     "device": Setting("enum", "auto", DEVICES, help="auto uses cuda when available"),
     "dtype": Setting("enum", "float32", DTYPES, help="floating-point type of parameters and data"),

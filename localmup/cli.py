@@ -14,35 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from pathlib import Path
 
 from . import commands
 from .compiler.errors import SpecError
+from .runtime import arguments
 from .runtime.data import DataError
 from .runtime.errors import ConfigurationError, RunError
 from .runtime.trainer import RunOptions
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {value}")
-    return value
 
 
 # File types that matplotlib writes.
@@ -60,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_spec(command):
         command.add_argument("spec", metavar="SPEC", help="spec file (.lmu)")
-        command.add_argument("--width", type=_positive_int, default=None, help="width n, overriding the spec's")
+        command.add_argument("--width", type=arguments.positive_int, default=None, help="width n, overriding the spec's")
 
     check = sub.add_parser("check", help="check the parameterization: stability, regime, muP")
     add_spec(check)
@@ -72,36 +52,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train on the spec's data")
     add_spec(train)
-    train.add_argument("--out", type=Path, default=None, help="results directory (default runs/SPEC-nWIDTH)")
-    train.add_argument("--steps", type=_positive_int, default=None, help="training steps (default from the spec)")
-    train.add_argument("--epochs", type=_positive_int, default=None, help="passes over the training set, instead of --steps")
-    train.add_argument("--batch", type=_positive_int, default=None, help="batch size")
-    train.add_argument("--seed", type=int, default=None, help="seed of init, data split and batch order")
-    train.add_argument("--lr", type=_positive_float, default=None, help="global learning rate eta at the base width")
+    train.add_argument("--out", default=None, help="results directory (default runs/SPEC-nWIDTH)")
+    train.add_argument("--steps", type=arguments.positive_int, default=None, help="training steps (default from the spec)")
+    train.add_argument("--epochs", type=arguments.positive_int, default=None, help="passes over the training set, instead of --steps")
+    train.add_argument("--batch", type=arguments.positive_int, default=None, help="batch size")
+    train.add_argument("--seed", type=arguments.seed, default=None, help="seed of init, data split and batch order")
+    train.add_argument("--lr", type=arguments.learning_rate, default=None, help="global learning rate eta at the base width")
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="device (default from the spec)")
     train.add_argument("--dtype", choices=("float32", "float64"), default=None, help="floating-point type")
-    train.add_argument("--eval-every", type=_positive_int, default=None, help="steps between test evaluations")
+    train.add_argument("--threads", type=arguments.positive_int, default=None, help="torch threads (default: torch's, one per core)")
+    train.add_argument("--eval-every", type=arguments.positive_int, default=None, help="steps between test evaluations")
 
     coord = sub.add_parser("coord", help="measure width-scaling slopes against the checker's predictions")
     add_spec(coord)
-    coord.add_argument("--widths", type=_positive_int, nargs="+", default=None, help="widths n (default from the spec's coord block)")
-    coord.add_argument("--steps", type=_positive_int, default=None, help="training steps T; t = 0..T are measured")
-    coord.add_argument("--seeds", type=_positive_int, default=None, help="seeds per width")
-    coord.add_argument("--lr", type=_positive_float, default=None, help="global learning rate eta at the base width")
+    coord.add_argument("--widths", type=arguments.positive_int, nargs="+", default=None, help="widths n (default from the spec's coord block)")
+    coord.add_argument("--steps", type=arguments.positive_int, default=None, help="training steps T; t = 0..T are measured")
+    coord.add_argument("--seeds", type=arguments.positive_int, default=None, help="seeds per width")
+    coord.add_argument("--lr", type=arguments.learning_rate, default=None, help="global learning rate eta at the base width")
     coord.add_argument("--json", action="store_true", help="print one JSON document")
     coord.add_argument("--plot", metavar="FILE.png", default=None, help="write a log-log plot, one panel per step")
     coord.add_argument("--scales", action="store_true", help="list the std, multiplier and learning rate of every parameter")
     coord.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="device (default cpu)")
     coord.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="floating-point type")
+    coord.add_argument("--threads", type=arguments.positive_int, default=None, help="torch threads (default: torch's, one per core)")
 
     sweep = sub.add_parser("sweep", help="learning-rate x width x seed sweep, parallel and resumable")
     add_spec(sweep)
-    sweep.add_argument("--widths", type=_positive_int, nargs="+", default=None, help="widths n (default from the spec's sweep block)")
+    sweep.add_argument("--widths", type=arguments.positive_int, nargs="+", default=None, help="widths n (default from the spec's sweep block)")
     sweep.add_argument("--lr", nargs="+", default=None, metavar="LR", help="learning rates: numbers, or a range 2^[-8..6]")
-    sweep.add_argument("--seeds", type=_positive_int, default=None, help="seeds per (width, lr)")
-    sweep.add_argument("--steps", type=_positive_int, default=None, help="training steps per run")
-    sweep.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: the number of cores)")
-    sweep.add_argument("--threads", type=_positive_int, default=1, help="torch threads per worker (default 1)")
+    sweep.add_argument("--seeds", type=arguments.positive_int, default=None, help="seeds per (width, lr)")
+    sweep.add_argument("--steps", type=arguments.positive_int, default=None, help="training steps per run")
+    sweep.add_argument("--workers", type=arguments.positive_int, default=None, help="worker processes (default: the number of cores)")
+    sweep.add_argument("--threads", type=arguments.positive_int, default=1, help="torch threads per worker (default 1)")
     sweep.add_argument("--out", default=None, help="results directory (default runs/SPEC-sweep); rerun with it to resume")
     sweep.add_argument("--plot", metavar="FILE.png", default=None, help="plot loss against learning rate, one curve per width")
     sweep.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -115,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command in ("train", "coord") and args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.command == "check":
         return commands.check_command(args.spec, args.width, args.json)
     if args.command == "compile":
@@ -139,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             dtype=args.dtype,
             eval_every=args.eval_every,
-            out=args.out,
+            out=None if args.out is None else Path(args.out),
             progress=sys.stderr.isatty(),
         )
         return commands.train_command(args.spec, options)
@@ -152,16 +138,23 @@ def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         parser.error(f"--width does not apply to {args.command}, which runs several widths; use --widths")
     if args.command == "train" and args.steps is not None and args.epochs is not None:
         parser.error("give --steps or --epochs, not both")
+    if args.command == "sweep" and args.address is not None and args.backend != "ray":
+        parser.error("--address applies only to --backend ray")
     for name in ("output", "plot"):
         value = getattr(args, name, None)
-        if value and not Path(value).resolve().parent.is_dir():
-            parser.error(f"cannot write {value}: directory {Path(value).parent} does not exist")
+        if value is None:
+            continue
+        problem = arguments.unwritable_file(value)
+        if problem:
+            parser.error(f"cannot write {value!r}: {problem}")
     plot = getattr(args, "plot", None)
     if plot and Path(plot).suffix.lower() not in PLOT_FORMATS:
         parser.error(f"cannot write plot {plot}: use one of {', '.join(sorted(PLOT_FORMATS))}")
     out = getattr(args, "out", None)
-    if out and Path(out).exists() and not Path(out).is_dir():
-        parser.error(f"--out {out} is a file; give a directory")
+    if out is not None:
+        problem = arguments.unwritable_directory(str(out))
+        if problem:
+            parser.error(f"--out {str(out)!r}: {problem}")
 
 
 def _json_error(error: SpecError) -> str:
@@ -218,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return commands.OK
+    except OSError as error:
+        # Files the command could not write or read, found only when it tried (a full disk,
+        # a path under /proc): the message names the file.
+        print(f"error: {error}", file=sys.stderr)
+        return commands.RUN_FAILED
 
 
 if __name__ == "__main__":

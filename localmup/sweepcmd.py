@@ -18,10 +18,10 @@ import threading
 import time
 from pathlib import Path
 
-from .compiler import codegen
+from .compiler import codegen, registry
 from .compiler.errors import SpecError
 from .compiler.ir import SpecIR
-from .runtime import sweep
+from .runtime import arguments, sweep
 from .runtime.errors import ConfigurationError
 
 _RANGE = re.compile(r"^\s*2\s*\^\s*\[\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*\]\s*$")
@@ -36,6 +36,9 @@ def parse_learning_rates(texts: list[str]) -> tuple[float, ...]:
             low, high = int(match.group(1)), int(match.group(2))
             if low > high:
                 raise ConfigurationError(f"empty learning-rate range {text!r}: the first exponent must not exceed the last")
+            limit = registry.LARGEST_LR_EXPONENT
+            if low < -limit or high > limit:
+                raise ConfigurationError(f"learning-rate range {text!r} has exponents outside -{limit}..{limit}")
             values.extend(2.0**k for k in range(low, high + 1))
             continue
         for part in text.split(","):
@@ -46,8 +49,10 @@ def parse_learning_rates(texts: list[str]) -> tuple[float, ...]:
                 value = float(part)
             except ValueError:
                 raise ConfigurationError(f"invalid learning rate {part!r}; write numbers such as 0.1 or a range 2^[-8..6]") from None
-            if not value > 0 or not math.isfinite(value):
-                raise ConfigurationError(f"learning rates must be positive, got {part}")
+            if not arguments.SMALLEST_LR <= value <= arguments.LARGEST_LR:
+                raise ConfigurationError(
+                    f"learning rates must lie between {arguments.SMALLEST_LR:g} and {arguments.LARGEST_LR:g}, got {part}"
+                )
             values.append(value)
     return tuple(sorted(set(values)))
 
@@ -76,6 +81,7 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
+        print("\nstopping: writing the results that arrived; interrupt again to stop at once", file=sys.stderr)
 
     if threading.current_thread() is not threading.main_thread():
         return {}
@@ -98,7 +104,7 @@ def run_sweep(
 ) -> dict:
     """Run (or resume) a sweep and return its summary; results go to out/results.jsonl."""
     settings = ir.sweep
-    widths = tuple(sorted(widths or settings["widths"]))
+    widths = tuple(sorted(set(widths or settings["widths"])))
     lrs = tuple(sorted(lrs or settings["lr"]))
     seeds = seeds or settings["seeds"]
     steps = steps or settings["steps"]

@@ -151,6 +151,10 @@ def run_task(config: SweepConfig, task: Task) -> dict:
     return record
 
 
+# How often a worker checks that its coordinating process still runs, in seconds.
+PARENT_CHECK_SECONDS = 1.0
+
+
 def _initialize_worker(threads: int) -> None:
     import signal
 
@@ -160,6 +164,19 @@ def _initialize_worker(threads: int) -> None:
     # stops the workers, so that no worker dies in the middle of reporting a result.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="parent-watch").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once its coordinating process is gone (killed with SIGKILL, say).
+
+    An orphan is adopted by another process, so its parent id changes. Without this check
+    the workers of a killed sweep would keep their cores busy until their tasks finish.
+    """
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent:
+            os._exit(1)
 
 
 # --- the result file ----------------------------------------------------------------------
@@ -318,6 +335,8 @@ def run_ray(
         return
     started_here = not ray.is_initialized()
     if started_here:
+        # TODO: with an address where no cluster responds, ray.init (Ray 2.60) keeps retrying
+        # for minutes before it fails; a second Ctrl-C stops it. Bound this wait.
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     remote = ray.remote(num_cpus=config.threads)(run_task)
     shared = ray.put(config)

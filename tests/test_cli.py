@@ -144,6 +144,45 @@ def test_usage_error_exits_2(args, capsys):
     assert "usage: localmup" in capsys.readouterr().err
 
 
+FILE_IN_THE_WAY = "afile"
+
+BAD_OUTPUT_ARGS = {
+    "out_below_file": (["train", "specs/bp_mlp_mup.lmu", "--out", "{tmp}/afile/sub"], "no directory can be made below it"),
+    "out_empty": (["train", "specs/bp_mlp_mup.lmu", "--out", ""], "the path is empty"),
+    "output_is_directory": (["compile", "specs/bp_mlp_mup.lmu", "-o", "{tmp}"], "it is a directory"),
+    "plot_is_directory": (["coord", "specs/bp_mlp_mup.lmu", "--plot", "{tmp}/plots.png"], "it is a directory"),
+    "sweep_out_below_file": (["sweep", "specs/bp_mlp_mup.lmu", "--out", "{tmp}/afile/sub"], "no directory can be made"),
+    "seed_negative": (["train", "specs/bp_mlp_mup.lmu", "--seed", "-1"], "expected a seed from 0"),
+    "lr_too_large": (["train", "specs/bp_mlp_mup.lmu", "--lr", "1e300"], "between 1e-30 and 1e+30"),
+    "address_without_ray": (["sweep", "specs/bp_mlp_mup.lmu", "--address", "127.0.0.1:6379"], "only to --backend ray"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_OUTPUT_ARGS))
+def test_bad_paths_and_values_exit_2(name, tmp_path, capsys, repository, monkeypatch):
+    monkeypatch.chdir(repository)
+    (tmp_path / FILE_IN_THE_WAY).write_text("")
+    (tmp_path / "plots.png").mkdir()
+    args, message = BAD_OUTPUT_ARGS[name]
+
+    with pytest.raises(SystemExit) as caught:
+        cli.main([arg.format(tmp=tmp_path) for arg in args])
+    stderr = capsys.readouterr().err
+
+    assert caught.value.code == 2
+    assert message in stderr
+    assert "Traceback" not in stderr
+
+
+def test_sweep_lr_range_overflow_exits_2(invoke, repository, tmp_path, monkeypatch):
+    monkeypatch.chdir(repository)
+
+    result = invoke("sweep", "specs/bp_mlp_mup.lmu", "--lr", "2^[1000..1001]", "--out", tmp_path / "out")
+
+    assert result.status == 2
+    assert "outside -99..99" in result.stderr
+
+
 def test_check_json_keys(invoke, repository):
     result = invoke("check", example(repository, "bp_mlp_sp"), "--json")
 

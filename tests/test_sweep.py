@@ -212,6 +212,24 @@ def wait_for_lines(path: Path, count: int, process: subprocess.Popen, timeout: f
     raise AssertionError(f"{path} did not reach {count} lines")
 
 
+def wait_for_empty_group(group: int, timeout: float = 15) -> list[int]:
+    """Wait until no live process is left in a process group; return the ids still alive."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            state, group_id = fields[0], int(fields[2])
+            if group_id == group and state != "Z":
+                alive.append(int(stat.parent.name))
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
 LONGER = SPEC.replace("steps = 5", "steps = 150").replace("seeds = 2", "seeds = 3")
 
 
@@ -230,14 +248,16 @@ def test_interrupted_sweep_resumes_to_one_line_per_run(tmp_path, how):
         else:
             os.killpg(process.pid, signal.SIGINT)
         status = process.wait(timeout=60)
+        interrupted = identities(results)
+        survivors = wait_for_empty_group(process.pid)
     finally:
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    interrupted = identities(results)
 
     assert status == (-signal.SIGKILL if how == "kill" else 130)
+    assert survivors == []
     assert results.read_text().endswith("\n")
     assert 2 <= len(interrupted) < 12
     assert len(set(interrupted)) == len(interrupted)

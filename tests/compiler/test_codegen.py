@@ -324,3 +324,31 @@ def test_scaled_constants_by_hand():
 @pytest.mark.parametrize("width", WIDTHS)
 def test_scaled_constants_formulas(width):
     assert_effective_scales(compile_source(SCALED_SPEC, "scaled.lmu"), width)
+
+
+# --- the generated module's command line ---
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--steps", "0"], "expected a positive integer"),
+        (["--epochs", "0"], "expected a positive integer"),
+        (["--width", "0"], "expected a positive integer"),
+        (["--batch", "-3"], "expected a positive integer"),
+        (["--lr", "0"], "expected a learning rate between"),
+        (["--steps", "5", "--epochs", "1"], "not both"),
+        (["--out", ""], "the path is empty"),
+    ],
+    ids=["steps_zero", "epochs_zero", "width_zero", "batch_negative", "lr_zero", "steps_and_epochs", "out_empty"],
+)
+def test_generated_main_rejects_bad_flags(flags, message, at_root, capsys):
+    from localmup.runtime import trainer
+
+    module = trainer_module(load_spec(relative_spec("bp_mlp_mup")))
+
+    with pytest.raises(SystemExit) as caught:
+        trainer.main(module, flags)
+
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err

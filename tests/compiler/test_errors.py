@@ -131,6 +131,13 @@ BAD_SPECS = [
     pytest.param(edit("batch = 64", "batch = @0"), "E108", "at least 1", id="batch_zero"),
     pytest.param(edit("width n = 256", "width n = @0"), "E108", "at least 1", id="width_zero"),
     pytest.param(VALID + "sweep { lr = @2^[4..-8] }\n", "E108", "empty range", id="empty_power_range"),
+    pytest.param(edit("lr = 0.5", "lr = @1e300"), "E108", "between 1e-30 and 1e30", id="lr_too_large"),
+    pytest.param(edit("lr = 0.5", "lr = @1e-400"), "E108", "between 1e-30 and 1e30", id="lr_too_small"),
+    pytest.param(edit("lr = 0.5", "lr = @1/10000000000000000000000000000000000"), "E108", "too small", id="rational_too_small"),
+    pytest.param(VALID + "sweep { lr = @2^[1000..1001] }\n", "E108", "outside -99..99", id="power_range_overflows"),
+    pytest.param(edit("seed = 0 }", "seed = @4294967296 }"), "E108", "at most 4294967295", id="seed_too_large"),
+    pytest.param(edit("batch = 64", "batch = @3000000000"), "E108", "at most 2147483647", id="batch_too_large"),
+    pytest.param(edit("dense(x, n,", "dense(x, @99999999999999999999,"), "E111", "at most 2147483647", id="size_too_large"),
     # --- rules and parameterization ---
     pytest.param(edit("param mup", "param @ntk", edit("rule bp", "rule pc")), "E213", "`rule bp` only", id="ntk_with_pc"),
     pytest.param(edit("param mup", "@inverse mup"), "E214", "only `rule tp`", id="inverse_with_bp"),
