@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -298,7 +299,15 @@ def test_ray_backend_writes_the_same_result_file(tmp_path):
     pytest.importorskip("ray")
     ray_command = Path(sys.executable).parent / "ray"
     port = free_port()
-    environment = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray 2.59 and later turn on token authentication when ~/.ray/auth_token exists, and a
+    # client reads its mode when Ray loads. So the cluster and the sweeps, in processes of
+    # their own, share a token set here, whatever another cluster left in ~/.ray.
+    environment = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     start = subprocess.run(
         [str(ray_command), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
          "--include-dashboard=false", "--disable-usage-stats"],
@@ -310,9 +319,14 @@ def test_ray_backend_writes_the_same_result_file(tmp_path):
         spec.write_text(SPEC)
         local_out, ray_out = tmp_path / "local", tmp_path / "ray"
 
+        ray_sweep = [sys.executable, "-m", "localmup.cli", "sweep", str(spec), "--out", str(ray_out), "--backend", "ray", "--address", f"127.0.0.1:{port}"]
+
         assert main(["sweep", str(spec), "--out", str(local_out), "--workers", "2"]) == 0
-        assert main(["sweep", str(spec), "--out", str(ray_out), "--backend", "ray", "--address", f"127.0.0.1:{port}"]) == 0
-        assert main(["sweep", str(spec), "--out", str(ray_out), "--backend", "ray", "--address", f"127.0.0.1:{port}"]) == 0
+        first = subprocess.run(ray_sweep, capture_output=True, text=True, env=environment, timeout=300)
+        assert first.returncode == 0, first.stderr[-2000:]
+        second = subprocess.run(ray_sweep, capture_output=True, text=True, env=environment, timeout=300)
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert "8 already in the result file" in second.stdout
     finally:
         subprocess.run([str(ray_command), "stop", "--force"], capture_output=True, env=environment, timeout=120)
 
