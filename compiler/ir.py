@@ -176,6 +176,17 @@ class SpecIR:
     def dense_nodes(self) -> list[str]:
         return [n for n in self.topological_nodes() if self.graph.nodes[n]["kind"] == "dense"]
 
+    def check_widths(self, widths) -> None:
+        """Raise one SpecError that lists every width at which a size is not an integer."""
+        problems = []
+        for width in widths:
+            try:
+                self.with_width(width)
+            except SpecError as error:
+                problems.extend(error.diagnostics)
+        if problems:
+            raise SpecError(problems, self.path, self.source)
+
     def with_width(self, width: int) -> "SpecIR":
         """Return a copy at another default width; raise SpecError if a size does not divide."""
         problems = []

@@ -161,6 +161,7 @@ def coord_command(spec: str, width_override: int | None, widths, steps, seeds, l
 
     ir = load(spec, width_override)
     print_warnings(ir)
+    ir.check_widths(widths or ir.coord["widths"])
     module = trainer_module(ir)
     progress = None
     if sys.stderr.isatty() and not as_json:

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from .compiler import codegen, registry
-from .compiler.errors import SpecError
 from .compiler.ir import SpecIR
 from .runtime import arguments, sweep
 from .runtime.errors import ConfigurationError
@@ -55,17 +54,6 @@ def parse_learning_rates(texts: list[str]) -> tuple[float, ...]:
                 )
             values.append(value)
     return tuple(sorted(set(values)))
-
-
-def _check_widths(ir: SpecIR, widths) -> None:
-    problems = []
-    for width in widths:
-        try:
-            ir.with_width(width)
-        except SpecError as error:
-            problems.extend(error.diagnostics)
-    if problems:
-        raise SpecError(problems, ir.path, ir.source)
 
 
 def _install_stop_handlers(stop: threading.Event) -> dict:
@@ -109,7 +97,7 @@ def run_sweep(
     seeds = seeds or settings["seeds"]
     steps = steps or settings["steps"]
     workers = workers or os.cpu_count() or 1
-    _check_widths(ir, widths)
+    ir.check_widths(widths)
 
     config = sweep.SweepConfig(
         spec=ir.name,

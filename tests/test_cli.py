@@ -232,6 +232,20 @@ def test_indivisible_width_names_node(invoke, write_spec, spec_text):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", ["coord", "sweep"])
+def test_indivisible_grid_width_points_at_node(command, invoke, write_spec, spec_text, tmp_path):
+    text = spec_text("bp", width="width n = 96, base = 48").replace("h2 = dense(h1, n,", "h2 = dense(h1, n/3,")
+    path = write_spec(text)
+
+    extra = ["--out", tmp_path / "out"] if command == "sweep" else []
+
+    result = invoke(command, path, "--widths", "96", "128", *extra)
+
+    assert result.status == 2
+    assert re.search(r":\d+:\d+: error\[E111\]: width 128 gives node `h2`", result.stderr)
+    assert "width 96" not in result.stderr
+
+
 # --- compile and graph ---
 
 
