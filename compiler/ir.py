@@ -177,7 +177,7 @@ class SpecIR:
         return [n for n in self.topological_nodes() if self.graph.nodes[n]["kind"] == "dense"]
 
     def check_widths(self, widths) -> None:
-        """Raise one SpecError that lists every width at which a size is not an integer."""
+        """Raise one SpecError that lists every width at which a size is fractional or too large."""
         problems = []
         for width in widths:
             try:
@@ -192,7 +192,17 @@ class SpecIR:
         problems = []
         for name, data in self.graph.nodes(data=True):
             try:
-                data["dim"].size(width)
+                size = data["dim"].size(width)
+                if size > _LARGEST_INTEGER:
+                    problems.append(
+                        Diagnostic(
+                            ERROR,
+                            "E111",
+                            f"width {width} gives node `{name}` the size {size}, above the limit {_LARGEST_INTEGER}",
+                            data["span"],
+                            fix="choose a smaller width or size",
+                        )
+                    )
             except ValueError:
                 problems.append(
                     Diagnostic(
@@ -525,6 +535,9 @@ class _Builder:
                 self.error("E111", "a size must be positive", value.span)
                 return None
             coefficient = Fraction(value.multiple, value.divisor)
+            if width and coefficient * width > _LARGEST_INTEGER:
+                self.error("E111", f"this size is {coefficient * width} at width {width}, above the limit {_LARGEST_INTEGER}", value.span)
+                return None
             for label, number in (("width", width), ("base", base)):
                 if number and (coefficient * number).denominator != 1:
                     owner = f" of `{node}`" if node else ""

@@ -21,7 +21,7 @@ from . import commands
 from .compiler.errors import SpecError
 from .runtime import arguments
 from .runtime.data import DataError
-from .runtime.errors import ConfigurationError, RunError
+from .runtime.errors import ConfigurationError, RunError, out_of_memory_message
 from .runtime.trainer import RunOptions
 
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=arguments.learning_rate, default=None, help="global learning rate eta at the base width")
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="device (default from the spec)")
     train.add_argument("--dtype", choices=("float32", "float64"), default=None, help="floating-point type")
-    train.add_argument("--threads", type=arguments.positive_int, default=None, help="torch threads (default: torch's, one per core)")
+    train.add_argument("--threads", type=arguments.thread_count, default=None, help="torch threads (default: torch's, one per core)")
     train.add_argument("--eval-every", type=arguments.positive_int, default=None, help="steps between test evaluations")
 
     coord = sub.add_parser("coord", help="measure width-scaling slopes against the checker's predictions")
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     coord.add_argument("--scales", action="store_true", help="list the std, multiplier and learning rate of every parameter")
     coord.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="device (default cpu)")
     coord.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="floating-point type")
-    coord.add_argument("--threads", type=arguments.positive_int, default=None, help="torch threads (default: torch's, one per core)")
+    coord.add_argument("--threads", type=arguments.thread_count, default=None, help="torch threads (default: torch's, one per core)")
 
     sweep = sub.add_parser("sweep", help="learning-rate x width x seed sweep, parallel and resumable")
     add_spec(sweep)
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", type=arguments.positive_int, default=None, help="seeds per (width, lr)")
     sweep.add_argument("--steps", type=arguments.positive_int, default=None, help="training steps per run")
     sweep.add_argument("--workers", type=arguments.positive_int, default=None, help="worker processes (default: the number of cores)")
-    sweep.add_argument("--threads", type=arguments.positive_int, default=1, help="torch threads per worker (default 1)")
+    sweep.add_argument("--threads", type=arguments.thread_count, default=1, help="torch threads per worker (default 1)")
     sweep.add_argument("--out", default=None, help="results directory (default runs/SPEC-sweep); rerun with it to resume")
     sweep.add_argument("--plot", metavar="FILE.png", default=None, help="plot loss against learning rate, one curve per width")
     sweep.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -197,14 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return commands.RUN_FAILED
-    except MemoryError:
-        print(f"error: out of memory; try a smaller width or batch", file=sys.stderr)
-        return commands.RUN_FAILED
-    except RuntimeError as error:
-        # torch reports a failed allocation as a RuntimeError (CPU) or OutOfMemoryError (GPU).
-        if "alloc" not in str(error) and "out of memory" not in str(error):
+    except (MemoryError, RuntimeError) as error:
+        message = out_of_memory_message(error)
+        if message is None:
             raise
-        print(f"error: out of memory ({str(error).splitlines()[0]}); try a smaller width or batch", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         return commands.RUN_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -213,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         return commands.OK
     except OSError as error:
         # Files the command could not write or read, found only when it tried (a full disk,
-        # a path under /proc): the message names the file.
+        # a path under /proc). The OS message names the file where the call had one.
         print(f"error: {error}", file=sys.stderr)
         return commands.RUN_FAILED
 

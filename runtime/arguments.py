@@ -23,6 +23,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def thread_count(text: str) -> int:
+    value = positive_int(text)
+    limit = 4 * (os.cpu_count() or 1)
+    if value > limit:
+        raise argparse.ArgumentTypeError(f"expected at most {limit} threads (4 per core), got {value}")
+    return value
+
+
 def learning_rate(text: str) -> float:
     try:
         value = float(text)
@@ -47,10 +55,14 @@ def unwritable_file(value: str) -> str | None:
     """Return why a file cannot be written at `value`, or None when it looks writable."""
     if not value:
         return "the path is empty"
+    if value.endswith(("/", os.sep)):
+        return "the path ends with a slash; give a file name"
     path = Path(value)
     if path.is_dir():
         return "it is a directory; give a file name"
     parent = path.resolve().parent
+    if parent.exists() and not parent.is_dir():
+        return f"{path.parent} is a file, not a directory"
     if not parent.is_dir():
         return f"directory {path.parent} does not exist"
     if not os.access(parent, os.W_OK):

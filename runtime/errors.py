@@ -27,3 +27,18 @@ class ConfigurationError(Exception):
     def __init__(self, message: str, node: str | None = None):
         super().__init__(message)
         self.node = node
+
+
+def out_of_memory_message(error: BaseException) -> str | None:
+    """Return a one-line message when `error` is a failed allocation, else None.
+
+    torch reports a failed allocation as a RuntimeError on the CPU and as OutOfMemoryError
+    (a RuntimeError) on a GPU; Python code raises MemoryError.
+    """
+    if isinstance(error, MemoryError):
+        return "out of memory; try a smaller width or batch"
+    text = str(error)
+    if isinstance(error, RuntimeError) and ("alloc" in text or "out of memory" in text):
+        first_line = text.splitlines()[0] if text else ""
+        return f"out of memory ({first_line}); try a smaller width or batch"
+    return None

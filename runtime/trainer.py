@@ -23,7 +23,7 @@ import torch
 from . import arguments
 from . import data as datasets
 from .bp import Backprop
-from .errors import ConfigurationError, NonFiniteError, RunError
+from .errors import ConfigurationError, NonFiniteError, RunError, out_of_memory_message
 from .loop import fit
 from .losses import accuracy, loss_value
 from .network import GraphNetwork, Scaled
@@ -382,6 +382,12 @@ def main(module: ModuleType, argv: list[str] | None = None) -> int:
         return 2
     except (RunError, datasets.DataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 3
+    except (MemoryError, RuntimeError) as error:
+        message = out_of_memory_message(error)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 3
     print(
         f"{module.SPEC} n={summary['width']}: train loss {summary['train_loss']:.4f}, "

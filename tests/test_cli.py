@@ -155,6 +155,9 @@ BAD_OUTPUT_ARGS = {
     "seed_negative": (["train", "specs/bp_mlp_mup.lmu", "--seed", "-1"], "expected a seed from 0"),
     "lr_too_large": (["train", "specs/bp_mlp_mup.lmu", "--lr", "1e300"], "between 1e-30 and 1e+30"),
     "address_without_ray": (["sweep", "specs/bp_mlp_mup.lmu", "--address", "127.0.0.1:6379"], "only to --backend ray"),
+    "output_trailing_slash": (["compile", "specs/bp_mlp_mup.lmu", "-o", "{tmp}/afile/"], "ends with a slash"),
+    "output_below_file": (["compile", "specs/bp_mlp_mup.lmu", "-o", "{tmp}/afile/x.py"], "is a file, not a directory"),
+    "threads_too_many": (["train", "specs/bp_mlp_mup.lmu", "--threads", "100000"], "threads (4 per core)"),
 }
 
 

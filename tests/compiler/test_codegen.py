@@ -352,3 +352,14 @@ def test_generated_main_rejects_bad_flags(flags, message, at_root, capsys):
 
     assert caught.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_generated_main_reports_out_of_memory(at_root, capsys):
+    from localmup.runtime import trainer
+
+    module = trainer_module(load_spec(relative_spec("bp_mlp_mup")))
+
+    status = trainer.main(module, ["--width", "99999999999", "--steps", "1"])
+
+    assert status == 3
+    assert "out of memory" in capsys.readouterr().err
