@@ -531,6 +531,9 @@ class _Builder:
                 return None
             return Dim(Fraction(size), 0)
         if isinstance(value, ast.Dimension):
+            if value.divisor == 0:
+                self.error("E109", "zero denominator in `n/0`", value.span)
+                return None
             if value.multiple <= 0 or value.divisor <= 0:
                 self.error("E111", "a size must be positive", value.span)
                 return None

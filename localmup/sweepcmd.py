@@ -154,10 +154,14 @@ def run_sweep(
     return summary
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def format_summary(summary: dict) -> str:
     lines = [
-        f"{summary['spec']}: {summary['runs']} runs ({summary['resumed']} already in the result file), "
-        f"{summary['steps']} steps, {summary['seeds']} seeds, {summary['seconds']:.1f} s",
+        f"{summary['spec']}: {_count(summary['runs'], 'run')} ({summary['resumed']} already in the result file), "
+        f"{_count(summary['steps'], 'step')}, {_count(summary['seeds'], 'seed')}, {summary['seconds']:.1f} s",
         "",
     ]
     header = ["width", "best lr", "loss at best", "best lr per seed", "largest stable lr", "smallest diverging lr"]

@@ -103,6 +103,7 @@ BAD_SPECS = [
     pytest.param(edit("dense(x, n,", "dense(x, @0,"), "E111", "positive", id="zero_size"),
     pytest.param(edit("dense(x, n,", "dense(x, @2 * n^1,"), "E111", "scaled value", id="scaled_value_as_size"),
     pytest.param(edit("dense(x, n,", "dense(x, @n/3,"), "E111", "multiple of 3", id="size_not_divisible"),
+    pytest.param(edit("dense(x, n,", "dense(x, @n/0,"), "E109", "zero denominator", id="size_divided_by_zero"),
     # --- keys and options ---
     pytest.param(edit("lr = 0.5", "lr = 0.5, @momentun = 0.9"), "E104", "did you mean `momentum`", id="unknown_key"),
     pytest.param(edit("lr = 0.5", "lr = 0.5, @foo = 0.9"), "E104", "`lr`, `momentum` or `weight_decay`", id="unknown_key_lists_keys"),
