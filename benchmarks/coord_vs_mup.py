@@ -121,7 +121,7 @@ def profile(batch, probe) -> None:
         function(*args)
         profiler.disable()
         print(f"\n{name}:")
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(8)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
 
 def main() -> None:

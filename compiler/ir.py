@@ -1007,11 +1007,9 @@ class _Builder:
         return DataSource(name, options=tuple(options))
 
 
-# Numbers of a spec must survive float32, whose range is about 1e-38 to 3e38, with room for
-# the width factors m^(+-c) that multiply them.
-_LARGEST_FLOAT = Fraction(10) ** 30
-_SMALLEST_FLOAT = Fraction(1, 10**30)
-_MAGNITUDES = "numbers other than 0 must lie between 1e-30 and 1e30 in absolute value"
+_LARGEST_FLOAT = Fraction(registry.LARGEST_MAGNITUDE)
+_SMALLEST_FLOAT = Fraction(registry.SMALLEST_MAGNITUDE)
+_MAGNITUDES = f"numbers other than 0 must lie between {registry.MAGNITUDE_RANGE} in absolute value"
 # Sizes, widths, steps and batch sizes are capped at 2^31 - 1, far beyond what fits in
 # memory, so that no integer overflows on its way into torch.
 _LARGEST_INTEGER = 2**31 - 1

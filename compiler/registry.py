@@ -67,10 +67,16 @@ class Setting:
     help: str = ""
 
 
-# Seeds go to numpy's generators, which take unsigned 32-bit seeds (runtime.data.MAX_SEED).
-LARGEST_SEED = 2**32 - 1
+# Limits on the numbers of a spec and of command-line options, shared by the compiler and
+# the runtime. Nonzero numbers stay within float32's range (about 1e-38 to 3e38) with room
+# for the width factors m^(+-c) that multiply them.
+SMALLEST_MAGNITUDE, LARGEST_MAGNITUDE = 1e-30, 1e30
+# The magnitude range as a spec writes it, for messages.
+MAGNITUDE_RANGE = f"{SMALLEST_MAGNITUDE:g} and {LARGEST_MAGNITUDE:g}".replace("e+", "e")
 # Learning-rate ranges 2^[low..high] stay within 2^-99 .. 2^99 (about 1.6e-30 .. 6.3e29).
 LARGEST_LR_EXPONENT = 99
+# Seeds go to numpy's generators, which take unsigned 32-bit seeds.
+LARGEST_SEED = 2**32 - 1
 
 
 def _positive_int(default, help):

@@ -52,14 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train on the spec's data")
     add_spec(train)
-    train.add_argument("--out", default=None, help="results directory (default runs/SPEC-nWIDTH)")
-    train.add_argument("--steps", type=arguments.positive_int, default=None, help="training steps (default from the spec)")
-    train.add_argument("--epochs", type=arguments.positive_int, default=None, help="passes over the training set, instead of --steps")
-    train.add_argument("--batch", type=arguments.positive_int, default=None, help="batch size")
-    train.add_argument("--seed", type=arguments.seed, default=None, help="seed of init, data split and batch order")
-    train.add_argument("--lr", type=arguments.learning_rate, default=None, help="global learning rate eta at the base width")
-    train.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="device (default from the spec)")
-    train.add_argument("--dtype", choices=("float32", "float64"), default=None, help="floating-point type")
+    arguments.add_run_options(train, out_help="results directory (default runs/SPEC-nWIDTH)")
     train.add_argument("--threads", type=arguments.thread_count, default=None, help="torch threads (default: torch's, one per core)")
     train.add_argument("--eval-every", type=arguments.positive_int, default=None, help="steps between test evaluations")
 
@@ -136,10 +129,12 @@ def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     """Reject option combinations that argparse cannot express (exit status 2)."""
     if args.command in ("coord", "sweep") and args.width is not None:
         parser.error(f"--width does not apply to {args.command}, which runs several widths; use --widths")
-    if args.command == "train" and args.steps is not None and args.epochs is not None:
-        parser.error("give --steps or --epochs, not both")
+    if args.command == "train":
+        arguments.check_run_options(parser, args)
     if args.command == "sweep" and args.address is not None and args.backend != "ray":
         parser.error("--address applies only to --backend ray")
+    if args.command == "sweep" and args.workers is not None and args.backend == "ray":
+        parser.error("--workers applies to the local backend; Ray places runs on the cluster's CPUs")
     for name in ("output", "plot"):
         value = getattr(args, name, None)
         if value is None:
@@ -150,11 +145,10 @@ def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     plot = getattr(args, "plot", None)
     if plot and Path(plot).suffix.lower() not in PLOT_FORMATS:
         parser.error(f"cannot write plot {plot}: use one of {', '.join(sorted(PLOT_FORMATS))}")
-    out = getattr(args, "out", None)
-    if out is not None:
-        problem = arguments.unwritable_directory(str(out))
+    if args.command == "sweep" and args.out is not None:
+        problem = arguments.unwritable_directory(args.out)
         if problem:
-            parser.error(f"--out {str(out)!r}: {problem}")
+            parser.error(f"--out {args.out!r}: {problem}")
 
 
 def _json_error(error: SpecError) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .compiler import codegen, registry
 from .compiler.ir import SpecIR
-from .runtime import arguments, sweep
+from .runtime import sweep
 from .runtime.errors import ConfigurationError
 
 _RANGE = re.compile(r"^\s*2\s*\^\s*\[\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*\]\s*$")
@@ -48,9 +48,9 @@ def parse_learning_rates(texts: list[str]) -> tuple[float, ...]:
                 value = float(part)
             except ValueError:
                 raise ConfigurationError(f"invalid learning rate {part!r}; write numbers such as 0.1 or a range 2^[-8..6]") from None
-            if not arguments.SMALLEST_LR <= value <= arguments.LARGEST_LR:
+            if not registry.SMALLEST_MAGNITUDE <= value <= registry.LARGEST_MAGNITUDE:
                 raise ConfigurationError(
-                    f"learning rates must lie between {arguments.SMALLEST_LR:g} and {arguments.LARGEST_LR:g}, got {part}"
+                    f"learning rates must lie between {registry.MAGNITUDE_RANGE}, got {part}"
                 )
             values.append(value)
     return tuple(sorted(set(values)))
@@ -110,16 +110,17 @@ def run_sweep(
     )
     results = sweep.ResultFile(out / "results.jsonl", lock=True)
     tasks = sweep.grid(widths, lrs, seeds)
-    done_before = results.records(config.key)
-    todo = sweep.pending(tasks, done_before)
-    finished = [len(tasks) - len(todo)]
+    earlier_records = results.records(config.key)
+    todo = sweep.pending(tasks, earlier_records)
+    resumed = len(tasks) - len(todo)
+    new_records: list[dict] = []
     started = time.perf_counter()
 
     def on_record(record: dict) -> None:
         results.append(record)
-        finished[0] += 1
+        new_records.append(record)
         if progress is not None:
-            progress(finished[0], len(tasks), record)
+            progress(resumed + len(new_records), len(tasks), record)
 
     stop = threading.Event()
     previous_handlers = _install_stop_handlers(stop)
@@ -134,8 +135,7 @@ def run_sweep(
             signal.signal(number, signal.SIG_DFL if handler is None else handler)
         results.close()
 
-    records = sweep.ResultFile(out / "results.jsonl").records(config.key)
-    summary = sweep.summarize(records, widths, lrs, seeds)
+    summary = sweep.summarize(earlier_records + new_records, widths, lrs, seeds)
     summary.update(
         spec=ir.name,
         rule=ir.rule,
@@ -145,7 +145,7 @@ def run_sweep(
         seeds=seeds,
         lrs=list(lrs),
         runs=len(tasks),
-        resumed=len(tasks) - len(todo),
+        resumed=resumed,
         workers=workers if backend == "local" else None,
         backend=backend,
         seconds=time.perf_counter() - started,
@@ -219,8 +219,6 @@ def _lr(value) -> str:
 def sweep_command(spec_path: str, ir: SpecIR, args) -> int:
     lrs = parse_learning_rates(args.lr) if args.lr else None
     out = Path(args.out) if args.out else Path("runs") / f"{ir.name}-sweep"
-    if args.backend == "ray" and args.workers:
-        raise ConfigurationError("--workers applies to the local backend; Ray places runs on the cluster's CPUs")
 
     def progress(done: int, total: int, record: dict) -> None:
         if sys.stderr.isatty():
@@ -257,7 +255,7 @@ def sweep_command(spec_path: str, ir: SpecIR, args) -> int:
     if args.plot:
         from .runtime.plots import plot_sweep
 
-        records = sweep.ResultFile(out / "results.jsonl").records(summary["config"])
+        records = sweep.read_records(out / "results.jsonl", summary["config"])
         plot_sweep(Path(args.plot), records, [w["width"] for w in summary["widths"]], summary["lrs"], f"{ir.name} learning-rate sweep")
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0

@@ -6,11 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from .data import MAX_SEED
-
-# Learning rates outside this range overflow or vanish in float32 once the width factors
-# m^(+-c) multiply them.
-SMALLEST_LR, LARGEST_LR = 1e-30, 1e30
+from ..compiler.registry import LARGEST_MAGNITUDE, LARGEST_SEED, MAGNITUDE_RANGE, SMALLEST_MAGNITUDE
 
 
 def positive_int(text: str) -> int:
@@ -36,8 +32,10 @@ def learning_rate(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not SMALLEST_LR <= value <= LARGEST_LR:
-        raise argparse.ArgumentTypeError(f"expected a learning rate between {SMALLEST_LR:g} and {LARGEST_LR:g}, got {value}")
+    if not SMALLEST_MAGNITUDE <= value <= LARGEST_MAGNITUDE:
+        raise argparse.ArgumentTypeError(
+            f"expected a learning rate between {MAGNITUDE_RANGE}, got {value}"
+        )
     return value
 
 
@@ -46,9 +44,31 @@ def seed(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED}, got {value}")
+    if not 0 <= value <= LARGEST_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {LARGEST_SEED}, got {value}")
     return value
+
+
+def add_run_options(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """Add the training options that `localmup train` and a generated trainer share."""
+    parser.add_argument("--out", default=None, help=out_help)
+    parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default from the spec)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="passes over the training set, instead of --steps")
+    parser.add_argument("--batch", type=positive_int, default=None, help="batch size")
+    parser.add_argument("--seed", type=seed, default=None, help="seed of init, data split and batch order")
+    parser.add_argument("--lr", type=learning_rate, default=None, help="global learning rate eta at the base width")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="device (default from the spec)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default=None, help="floating-point type")
+
+
+def check_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject what `add_run_options` cannot express alone; exit 2 through `parser.error`."""
+    if args.steps is not None and args.epochs is not None:
+        parser.error("give --steps or --epochs, not both")
+    if args.out is not None:
+        problem = unwritable_directory(args.out)
+        if problem:
+            parser.error(f"--out {args.out!r}: {problem}")
 
 
 def unwritable_file(value: str) -> str | None:

@@ -25,6 +25,8 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from ..compiler.registry import LARGEST_SEED
+
 logger = logging.getLogger(__name__)
 
 DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion_mnist", "cifar10", "teacher")
@@ -42,9 +44,6 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
 
 _DEFAULT_TEST_FRACTION = 0.2
 _TEACHER_DEFAULTS = {"samples": 4096, "dim": 64, "classes": 10, "seed": 0}
-
-# sklearn passes random_state to numpy's RandomState, which accepts seeds in [0, 2**32).
-MAX_SEED = 2**32 - 1
 
 # Rows per block when computing standardization statistics, which bounds the float64
 # temporaries to about 100 MB per block for CIFAR-10's 3072 features.
@@ -227,8 +226,8 @@ def _check_option_names(name: str, options: Mapping[str, object]) -> None:
 
 
 def _check_seed(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
-        raise DataError(f"{name}: seed must be an integer in [0, {MAX_SEED}], got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= LARGEST_SEED:
+        raise DataError(f"{name}: seed must be an integer in [0, {LARGEST_SEED}], got {value!r}")
 
 
 def _int_option(name: str, options: Mapping[str, object], key: str, default: int | None, minimum: int) -> int | None:

@@ -107,21 +107,36 @@ def _module(config: SweepConfig) -> types.ModuleType:
     return _MODULES[key]
 
 
+# Data of the sweep this process last ran. Every run of a sweep trains on the same split,
+# and reading a file dataset such as MNIST can take seconds, so each process loads it once.
+# Keeping one entry bounds the memory.
+_DATASET: dict[str, object] = {}
+
+
+def _dataset(config: SweepConfig, module: types.ModuleType):
+    """Load and standardize the sweep's data once per process; training only reads it."""
+    from .trainer import DTYPES, load_data
+
+    if config.key not in _DATASET:
+        _DATASET.clear()
+        _DATASET[config.key] = load_data(module, config.data_seed, DTYPES[config.dtype])
+    return _DATASET[config.key]
+
+
 def run_task(config: SweepConfig, task: Task) -> dict:
     """Train one run and return its result record (diverged runs included)."""
     import torch
 
     from .errors import NonFiniteError
     from .loop import fit
-    from .trainer import DTYPES, build_trainer, load_data
+    from .trainer import DTYPES, build_trainer
 
     if torch.get_num_threads() != config.threads:
         torch.set_num_threads(config.threads)
     started = time.perf_counter()
     module = _module(config)
-    dtype = DTYPES[config.dtype]
-    dataset = load_data(module, config.data_seed, dtype)
-    trainer = build_trainer(module, task.width, lr=task.lr, seed=task.seed, dtype=dtype)
+    dataset = _dataset(config, module)
+    trainer = build_trainer(module, task.width, lr=task.lr, seed=task.seed, dtype=DTYPES[config.dtype])
     initial_loss, _ = trainer.evaluate(dataset.train_x, dataset.train_y)
     record = {
         "config": config.key,
@@ -220,20 +235,7 @@ class ResultFile:
                 handle.truncate(keep)
 
     def records(self, config_key: str | None = None) -> list[dict]:
-        """Return the records of the file (of one sweep configuration when a key is given)."""
-        result = []
-        with open(self.path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    logger.warning("%s:%d: skipping a line that is not valid JSON", self.path, number)
-                    continue
-                if config_key is None or record.get("config") == config_key:
-                    result.append(record)
-        return result
+        return read_records(self.path, config_key)
 
     def append(self, record: dict) -> None:
         """Append one record as one line with a single write, then flush it to disk."""
@@ -248,6 +250,23 @@ class ResultFile:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the lock
             self._lock_fd = None
+
+
+def read_records(path: Path, config_key: str | None = None) -> list[dict]:
+    """Return the records of a result file (of one sweep configuration when a key is given)."""
+    result = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("%s:%d: skipping a line that is not valid JSON", path, number)
+                continue
+            if config_key is None or record.get("config") == config_key:
+                result.append(record)
+    return result
 
 
 def pending(tasks: list[Task], records: list[dict]) -> list[Task]:

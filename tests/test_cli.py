@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+import torch
 
 from localmup import cli
 
@@ -153,8 +154,9 @@ BAD_OUTPUT_ARGS = {
     "plot_is_directory": (["coord", "specs/bp_mlp_mup.lmu", "--plot", "{tmp}/plots.png"], "it is a directory"),
     "sweep_out_below_file": (["sweep", "specs/bp_mlp_mup.lmu", "--out", "{tmp}/afile/sub"], "no directory can be made"),
     "seed_negative": (["train", "specs/bp_mlp_mup.lmu", "--seed", "-1"], "expected a seed from 0"),
-    "lr_too_large": (["train", "specs/bp_mlp_mup.lmu", "--lr", "1e300"], "between 1e-30 and 1e+30"),
+    "lr_too_large": (["train", "specs/bp_mlp_mup.lmu", "--lr", "1e300"], "between 1e-30 and 1e30"),
     "address_without_ray": (["sweep", "specs/bp_mlp_mup.lmu", "--address", "127.0.0.1:6379"], "only to --backend ray"),
+    "workers_with_ray": (["sweep", "specs/bp_mlp_mup.lmu", "--backend", "ray", "--workers", "2"], "applies to the local backend"),
     "output_trailing_slash": (["compile", "specs/bp_mlp_mup.lmu", "-o", "{tmp}/afile/"], "ends with a slash"),
     "output_below_file": (["compile", "specs/bp_mlp_mup.lmu", "-o", "{tmp}/afile/x.py"], "is a file, not a directory"),
     "threads_too_many": (["train", "specs/bp_mlp_mup.lmu", "--threads", "100000"], "threads (4 per core)"),
@@ -175,6 +177,25 @@ def test_bad_paths_and_values_exit_2(name, tmp_path, capsys, repository, monkeyp
     assert caught.value.code == 2
     assert message in stderr
     assert "Traceback" not in stderr
+
+
+def test_width_size_limit(invoke, repository):
+    spec = repository / "specs" / "bp_mlp_mup.lmu"
+
+    override = invoke("check", spec, "--width", "3000000000")
+    grid = invoke("coord", spec, "--widths", "256", "3000000000")
+
+    assert override.status == 2
+    assert "error[E111]: this size is 3000000000 at width 3000000000, above the limit 2147483647" in override.stderr
+    assert grid.status == 2
+    assert "error[E111]: width 3000000000 gives node `h1` the size 3000000000, above the limit 2147483647" in grid.stderr
+
+
+def test_train_threads_option(invoke, repository, tmp_path):
+    result = invoke("train", repository / "specs" / "bp_mlp_mup.lmu", "--steps", "2", "--threads", "2", "--out", tmp_path / "run")
+
+    assert result.status == 0
+    assert torch.get_num_threads() == 2
 
 
 def test_sweep_lr_range_overflow_exits_2(invoke, repository, tmp_path, monkeypatch):

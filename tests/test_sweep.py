@@ -22,7 +22,7 @@ from localmup.compiler import codegen
 from localmup.compiler.ir import compile_source
 from localmup.runtime import sweep
 from localmup.runtime.errors import ConfigurationError
-from localmup.sweepcmd import parse_learning_rates, run_sweep
+from localmup.sweepcmd import format_summary, parse_learning_rates, run_sweep
 
 SPEC = """
 spec sweeptest
@@ -163,6 +163,54 @@ def test_sweep_writes_one_line_per_run_and_resumes(tmp_path):
     assert len(set(identities(tmp_path / "results.jsonl"))) == 8
 
 
+def open_files_under(directory: Path) -> list[str]:
+    targets = []
+    for descriptor in Path("/proc/self/fd").iterdir():
+        try:
+            targets.append(os.readlink(descriptor))
+        except OSError:
+            continue
+    return [target for target in targets if target.startswith(str(directory))]
+
+
+def test_sweep_closes_result_file(tmp_path):
+    ir = compile_source(SPEC, "sweeptest.lmu")
+
+    run_sweep(ir, out=tmp_path, workers=1, widths=(32,), lrs=(0.5,), seeds=1)
+
+    assert open_files_under(tmp_path) == []
+
+
+def test_worker_loads_data_once_per_sweep(monkeypatch):
+    from localmup.runtime import trainer
+
+    ir = compile_source(SPEC, "sweeptest.lmu")
+    config = sweep.SweepConfig(spec=ir.name, source=codegen.generate(ir), steps=2, batch=32, data_seed=0)
+    loads = []
+    original = trainer.load_data
+
+    def counting_load(*args, **kwargs):
+        loads.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "load_data", counting_load)
+    monkeypatch.setattr(sweep, "_DATASET", {}, raising=False)
+
+    for task in sweep.grid((32,), (0.25, 0.5), 1):
+        sweep.run_task(config, task)
+
+    assert len(loads) == 1
+
+
+def test_repeated_width_runs_once(tmp_path):
+    ir = compile_source(SPEC, "sweeptest.lmu")
+
+    summary = run_sweep(ir, out=tmp_path, workers=1, widths=(32, 32), lrs=(0.5,), seeds=1)
+
+    assert len(lines_of(tmp_path / "results.jsonl")) == 1
+    assert format_summary(summary).startswith("sweeptest: 1 run (0 already in the result file), 5 steps, 1 seed,")
+
+
 def test_sweep_records_have_result_fields(tmp_path):
     ir = compile_source(SPEC, "sweeptest.lmu")
 
@@ -299,9 +347,9 @@ def test_ray_backend_writes_the_same_result_file(tmp_path):
     pytest.importorskip("ray")
     ray_command = Path(sys.executable).parent / "ray"
     port = free_port()
-    # Ray 2.59 and later turn on token authentication when ~/.ray/auth_token exists, and a
-    # client reads its mode when Ray loads. So the cluster and the sweeps, in processes of
-    # their own, share a token set here, whatever another cluster left in ~/.ray.
+    # Ray 2.60 turned on token authentication for a cluster started while ~/.ray/auth_token
+    # existed, and a client in this process did not pick up RAY_AUTH_MODE set after Ray was
+    # imported. So the cluster and the sweeps run in processes that share a token made here.
     environment = {
         **os.environ,
         "RAY_AUTH_MODE": "token",

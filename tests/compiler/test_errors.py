@@ -139,6 +139,7 @@ BAD_SPECS = [
     pytest.param(edit("seed = 0 }", "seed = @4294967296 }"), "E108", "at most 4294967295", id="seed_too_large"),
     pytest.param(edit("batch = 64", "batch = @3000000000"), "E108", "at most 2147483647", id="batch_too_large"),
     pytest.param(edit("dense(x, n,", "dense(x, @99999999999999999999,"), "E111", "at most 2147483647", id="size_too_large"),
+    pytest.param(edit("dense(x, n,", "dense(x, @100000000*n,"), "E111", "above the limit 2147483647", id="scaled_size_too_large"),
     # --- rules and parameterization ---
     pytest.param(edit("param mup", "param @ntk", edit("rule bp", "rule pc")), "E213", "`rule bp` only", id="ntk_with_pc"),
     pytest.param(edit("param mup", "@inverse mup"), "E214", "only `rule tp`", id="inverse_with_bp"),
